@@ -1,0 +1,88 @@
+"""What still happens while a conversation is paused for a counsellor.
+
+While paused, Rasa stores the user's messages but predicts no action. Its slot-mapping
+validation action still runs on every user message, though (rasa/core/actions/action.py,
+ActionExtractSlots -> action_validate_slot_mappings), and the messages it returns are sent.
+This guard uses that hook for the two things that must never wait for a person:
+- a crisis message gets the emergency numbers at once, and the handoff becomes urgent;
+- "never mind" before a counsellor has taken the conversation cancels the handoff and gives
+  the conversation back to the bot (a `resume` appended through Rasa's HTTP API once this
+  turn has finished and released the conversation's lock).
+Outside a pause it returns at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions.common import SLOT_HANDOFF, common_values, content, intent_of, send
+from actions.handoff import store_url
+from bot.rasa_api import RasaAPI, RasaAPIError
+from bot.store import handoffs
+from bot.store.db import session
+from bot.store.models import Priority
+
+logger = logging.getLogger(__name__)
+
+ACTION_GUARD = "action_validate_slot_mappings"
+_background: set[asyncio.Task] = set()
+
+
+async def _resume_later(conversation_id: str) -> None:
+    url, secret = os.environ.get("RASA_URL"), os.environ.get("RASA_JWT_SECRET")
+    if not url or not secret:
+        logger.error("Cannot resume a cancelled handoff: RASA_URL/RASA_JWT_SECRET not set")
+        return
+    try:
+        await RasaAPI(url, secret, timeout=90).resume(conversation_id)
+    except RasaAPIError:
+        logger.exception("Could not resume a conversation after a cancelled handoff")
+
+
+class ActionGuardPausedConversation(Action):
+    def name(self) -> str:
+        return ACTION_GUARD
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if not tracker.is_paused():
+            return []
+        intent = intent_of(tracker)
+        lang = tracker.get_slot("language") or "sv"
+        c = content()
+        if intent == "crisis":
+            send(dispatcher, c.text("crisis", lang, **common_values(lang)), lang)
+            try:
+                with session(store_url()) as db:
+                    handoffs.request_handoff(
+                        db, conversation_id=tracker.sender_id,
+                        channel=tracker.get_latest_input_channel() or "rest",
+                        language=lang, reason="crisis", priority=Priority.URGENT,
+                    )  # fmt: skip
+            except SQLAlchemyError:
+                logger.exception("Could not mark a handoff urgent")
+            return []
+        if intent == "deny":
+            try:
+                with session(store_url()) as db:
+                    cancelled = handoffs.cancel_handoff(db, conversation_id=tracker.sender_id)
+            except SQLAlchemyError:
+                logger.exception("Could not cancel a handoff")
+                return []
+            if cancelled is None:
+                return []  # a counsellor has it: "no" is an answer to them
+            send(dispatcher, c.text("handoff_cancelled", lang, **common_values(lang)), lang)
+            task = asyncio.get_running_loop().create_task(_resume_later(tracker.sender_id))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+            return [SlotSet(SLOT_HANDOFF, None)]
+        return []

@@ -1,0 +1,1 @@
+"""The return-support assistant: the project's own Python package."""

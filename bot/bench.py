@@ -1,0 +1,209 @@
+"""`make bench`: latency, throughput, memory and startup over REST, action server in the path.
+
+Starts its own servers on separate ports with a throw-away database, so it never disturbs a
+running `make run`. Sends a fixed mix of real questions; each simulated user has its own
+conversation. Prints a table (and writes var/bench.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+from bot.run import Stack, wait_http
+from bot.settings import ROOT, Settings
+
+QUESTIONS = [
+    "Hur lång tid har jag på mig att överklaga?",
+    "hur överklagar jag mitt avslag",
+    "får jag behålla min dagersättning?",
+    "How do I appeal the decision?",
+    "who pays for my flight home",
+    "kan jag få pengar när jag återvänder till Irak?",
+    "är det här anonymt?",
+    "what is a re-entry ban?",
+    "får mina barn gå i skolan?",
+    "hej",
+]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (from /proc)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+async def one_user(
+    session: aiohttp.ClientSession, url: str, count: int, questions: list[str]
+) -> list[float]:
+    sender = uuid.uuid4().hex
+    latencies = []
+    for i in range(count):
+        started = time.perf_counter()
+        async with session.post(
+            url, json={"sender": sender, "message": questions[i % len(questions)]}
+        ) as response:
+            body = await response.json()
+            if response.status != 200 or not body:
+                raise RuntimeError(f"bad answer: {response.status} {body!r}")
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+async def measure(
+    url: str, users: int, per_user: int, questions: list[str] = QUESTIONS
+) -> dict[str, float]:
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await one_user(session, url, 3, questions)  # warm-up
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(one_user(session, url, per_user, questions) for _ in range(users))
+        )
+        elapsed = time.perf_counter() - started
+    latencies = [x for r in results for x in r]
+    return {
+        "users": users,
+        "messages": len(latencies),
+        "throughput_per_s": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": percentile(latencies, 0.95),
+    }
+
+
+INIT_QUESTIONS = ["hello", "I am sad", "yes", "are you a bot?", "great", "goodbye"]
+INIT_DIR = ROOT / "var" / "bench" / "rasa_init"
+
+
+def prepare_rasa_init() -> Path:
+    """Rasa's own `rasa init` assistant, trained once into var/bench/rasa_init."""
+    bin_dir = Path(sys.executable).parent
+    if not list((INIT_DIR / "models").glob("*.tar.gz")):
+        INIT_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(bin_dir / "rasa"), "init", "--no-prompt", "--init-dir", "."],
+                       cwd=INIT_DIR, check=True, stdout=subprocess.DEVNULL)
+    return sorted((INIT_DIR / "models").glob("*.tar.gz"))[-1]
+
+
+def bench_rasa_init(args: argparse.Namespace) -> dict[str, float]:
+    """The same measurements on `rasa init`'s assistant, in the same run."""
+    bin_dir = Path(sys.executable).parent
+    model = prepare_rasa_init()
+    env = dict(os.environ, SANIC_HOST="127.0.0.1", TF_CPP_MIN_LOG_LEVEL="2")
+    (INIT_DIR / "endpoints.yml").write_text(
+        'action_endpoint:\n  url: "http://127.0.0.1:5355/webhook"\n')
+    logs = open(INIT_DIR / "bench.log", "ab")  # noqa: SIM115
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen([str(bin_dir / "rasa"), "run", "actions", "--port", "5355"],
+                         cwd=INIT_DIR, env=env, stdout=logs, stderr=logs, start_new_session=True),
+        subprocess.Popen([str(bin_dir / "rasa"), "run", "--model", str(model), "--port", "5305",
+                          "--interface", "127.0.0.1", "--endpoints", "endpoints.yml"],
+                         cwd=INIT_DIR, env=env, stdout=logs, stderr=logs, start_new_session=True),
+    ]
+    try:
+        if not wait_http("http://127.0.0.1:5305/", 300, procs[1]):
+            raise RuntimeError("rasa init's server did not start")
+        startup = time.monotonic() - started
+        url = "http://127.0.0.1:5305/webhooks/rest/webhook"
+        single = asyncio.run(measure(url, 1, args.messages, INIT_QUESTIONS))
+        many = asyncio.run(measure(url, 20, args.per_user, INIT_QUESTIONS))
+        memory = rss_mb(procs[1].pid)
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
+    return {"startup_s": startup, "rss_mb": memory, "one_user": single, "twenty_users": many}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=200, help="messages for the 1-user run")
+    parser.add_argument("--per-user", type=int, default=30, help="messages per concurrent user")
+    parser.add_argument("--no-compare", action="store_true", help="skip rasa init's assistant")
+    args = parser.parse_args(argv)
+    init = None if args.no_compare else bench_rasa_init(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            rasa_port=5205, action_port=5255, console_port=8205,
+            database_url=f"sqlite:///{tmp}/bench.db", var_dir=Path(tmp),
+        )  # fmt: skip
+        stack = Stack(settings, log_dir=Path(tmp) / "logs", console=False)
+        started = time.monotonic()
+        stack.start(timeout=300)
+        startup = time.monotonic() - started
+        try:
+            url = f"{settings.rasa_url}/webhooks/rest/webhook"
+            single = asyncio.run(measure(url, 1, args.messages))
+            many = asyncio.run(measure(url, 20, args.per_user))
+            rasa_pid = next(p.pid for name, p in stack.procs if name == "rasa")
+            actions_pid = next(p.pid for name, p in stack.procs if name == "actions")
+            memory = rss_mb(rasa_pid)
+            actions_memory = rss_mb(actions_pid)
+        finally:
+            stack.stop()
+    ours = {"startup_s": startup, "rss_mb": memory, "one_user": single, "twenty_users": many}
+
+    def cells(r: dict) -> list[str]:
+        return [
+            f"{r['startup_s']:.1f} s",
+            f"{r['rss_mb']:.0f} MB",
+            f"{r['one_user']['p50_ms']:.0f} / {r['one_user']['p95_ms']:.0f} ms",
+            f"{r['twenty_users']['p50_ms']:.0f} / {r['twenty_users']['p95_ms']:.0f} ms",
+            f"{r['twenty_users']['throughput_per_s']:.1f} msg/s",
+        ]
+
+    names = ["startup (server ready)", "Rasa server memory (RSS)", "1 user p50 / p95",
+             "20 users p50 / p95", "20 users throughput"]
+    ours_cells = cells(ours)
+    init_cells = cells(init) if init else ["-"] * len(names)
+    print(f"{'measure':26} {'this assistant':>18} {'rasa init':>18}")
+    for name, a, b in zip(names, ours_cells, init_cells):
+        print(f"{name:26} {a:>18} {b:>18}")
+    print(f"{'action server memory':26} {actions_memory:>15.0f} MB")
+    if init:
+        ratio = ours["twenty_users"]["throughput_per_s"] / init["twenty_users"]["throughput_per_s"]
+        print(f"throughput ratio (this / rasa init, 20 users): {ratio:.2f}")
+    out = ROOT / "var" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"ours": ours, "actions_rss_mb": actions_memory,
+                               "rasa_init": init}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

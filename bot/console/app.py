@@ -1,0 +1,128 @@
+"""The app factory. ``create_app(settings)`` builds the console; other parts of the project
+add their pages by listing a module in ``EXTRA_ROUTER_MODULES`` (it needs a ``router``) or by
+passing routers in. The console leaves ``GET /`` to the widget demo page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from bot.console.config import ConsoleConfig
+from bot.console.headers import SecurityHeaders
+from bot.console.rasa import PooledRasaAPI
+from bot.console.ratelimit import SlidingWindow
+from bot.console.routers import audit, auth, handoffs, pages, texts
+from bot.rasa_api import RasaAPI, RasaAPIError
+from bot.settings import Settings, SettingsError
+from bot.store import sessions
+from bot.store.db import init_db
+from bot.store.db import session as open_session
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+# httpx logs every request URL at INFO, and Rasa's URLs carry the conversation id (a Telegram
+# chat id, for one): never in this process's logs.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+# Modules whose ``router`` is included when they exist (the widget page, later).
+EXTRA_ROUTER_MODULES: list[str] = ["bot.console.widget"]
+
+
+def rasa_from_env(settings: Settings) -> RasaAPI:
+    """The Rasa HTTP API client: RASA_URL and RASA_JWT_SECRET as bot.run sets them.
+
+    In dev without a secret in the environment, the one bot.run generated into var/ is used;
+    in production a missing or placeholder secret stops the start.
+    """
+    url = os.environ.get("RASA_URL") or settings.rasa_url
+    secret = settings.rasa_jwt_secret
+    if secret is None and settings.profile == "dev":
+        path = settings.var_dir / "rasa_jwt_secret"
+        if path.exists():
+            secret = path.read_text().strip()
+    if secret is None:
+        raise SettingsError("RASA_JWT_SECRET is not set (bot.run sets it; see README)")
+    if settings.profile == "production":
+        secret = settings.require_secret("RASA_JWT_SECRET", secret)
+    return PooledRasaAPI(url, secret)
+
+
+def _extra_routers() -> list[APIRouter]:
+    found: list[APIRouter] = []
+    for name in EXTRA_ROUTER_MODULES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is None:
+            continue
+        router = getattr(importlib.import_module(name), "router", None)
+        if isinstance(router, APIRouter):
+            found.append(router)
+        else:
+            logger.warning("%s has no APIRouter named router; not included", name)
+    return found
+
+
+def create_app(
+    settings: Settings,
+    *,
+    rasa: RasaAPI | None = None,
+    config: ConsoleConfig | None = None,
+    extra_routers: Sequence[APIRouter] | None = None,
+) -> FastAPI:
+    """The console app. Tables are created at start (migrations come later)."""
+    config = config or ConsoleConfig()
+    rasa = rasa or rasa_from_env(settings)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with open_session(settings.database_url) as db:
+            purged = sessions.purge_expired(db)
+        logger.info("Console ready (%d expired sessions removed)", purged)
+        yield
+        if isinstance(rasa, PooledRasaAPI):
+            await rasa.aclose()
+
+    init_db(settings.database_url)
+    app = FastAPI(
+        title="Counsellor console", lifespan=lifespan, docs_url=None, redoc_url=None,
+        openapi_url=None,
+    )  # fmt: skip
+    app.state.settings = settings
+    app.state.config = config
+    app.state.rasa = rasa
+    app.state.login_limiter = SlidingWindow(config.login_attempts_per_minute)
+    # Set when the server is asked to stop: open event streams end instead of holding it up.
+    app.state.stopping = threading.Event()
+
+    @app.exception_handler(RasaAPIError)
+    async def rasa_unreachable(request: Request, exc: RasaAPIError) -> JSONResponse:
+        logger.warning("Rasa call failed: %s", exc)
+        return JSONResponse(
+            {"detail": {"message": "The assistant's server did not answer; try again."}},
+            status_code=502,
+        )
+
+    for module in (pages, auth, handoffs, texts, audit):
+        app.include_router(module.router)
+    for router in [*_extra_routers(), *(extra_routers or [])]:
+        app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,28 @@
+"""The console's own knobs: session lifetimes, lockout, limits, how often streams poll.
+
+Defaults fit one office; tests shorten the polling and the limits where they need to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    session_idle: timedelta = timedelta(hours=8)
+    session_max_age: timedelta = timedelta(hours=12)
+    max_failed_logins: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+    # Login attempts per client address per minute, whatever the username (guessing names).
+    login_attempts_per_minute: int = 20
+    reply_max_chars: int = 2000
+    # Server-side polling behind the event streams: queue from the database, transcript from
+    # Rasa's tracker. Well under the 2 s (queue) and 1 s (new user message) the console promises.
+    queue_poll_seconds: float = 0.5
+    transcript_poll_seconds: float = 0.3
+    heartbeat_seconds: float = 15.0
+    # How often an open stream re-checks that its login is still valid.
+    stream_auth_seconds: float = 5.0
+    cookie_name: str = "console_session"

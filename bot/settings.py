@@ -1,0 +1,93 @@
+"""One typed settings object, read from the environment.
+
+Secrets have no default. In the production profile a missing or placeholder secret stops the
+process at start; in the default (dev) profile `bot.run` generates a random token into var/.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx", "placeholder", "todo"}
+LANGUAGES = ("sv", "en", "ar", "fa", "so", "ti", "ru")
+RTL_LANGUAGES = ("ar", "fa")
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unusable."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "dev"
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    action_port: int = 5055
+    console_port: int = 8000
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'rasa.db'}"
+    # Secret that signs the JWTs of Rasa's HTTP API (header auth, never ?token= in URLs).
+    rasa_jwt_secret: str | None = None
+    default_language: str = "sv"
+    retention_days: int = 30
+    # Counsellors' opening hours: days and a time range, in Swedish time.
+    office_hours: str = "mon-fri 09:00-17:00"
+    timezone: str = "Europe/Stockholm"
+    handoff_wait_minutes: int = 30
+    content_dir: Path = field(default=ROOT / "content")
+    var_dir: Path = field(default=ROOT / "var")
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def action_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.action_port}/webhook"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        default = cls()
+        settings = cls(
+            profile=os.environ.get("PROFILE", default.profile),
+            host=os.environ.get("BIND_HOST", default.host),
+            rasa_port=_int("RASA_PORT", default.rasa_port),
+            action_port=_int("ACTION_PORT", default.action_port),
+            console_port=_int("CONSOLE_PORT", default.console_port),
+            database_url=os.environ.get("DATABASE_URL") or default.database_url,
+            rasa_jwt_secret=os.environ.get("RASA_JWT_SECRET") or None,
+            default_language=os.environ.get("DEFAULT_LANGUAGE", default.default_language),
+            retention_days=_int("RETENTION_DAYS", default.retention_days),
+            office_hours=os.environ.get("OFFICE_HOURS", default.office_hours),
+            timezone=os.environ.get("TIMEZONE", default.timezone),
+            handoff_wait_minutes=_int("HANDOFF_WAIT_MINUTES", default.handoff_wait_minutes),
+            content_dir=Path(os.environ.get("CONTENT_DIR", default.content_dir)),
+            var_dir=Path(os.environ.get("VAR_DIR", default.var_dir)),
+        )
+        if settings.default_language not in LANGUAGES:
+            raise SettingsError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
+        if settings.profile not in ("dev", "production"):
+            raise SettingsError("PROFILE must be dev or production")
+        return settings
+
+    def require_secret(self, name: str, value: str | None) -> str:
+        """Return a secret, refusing a missing or placeholder value."""
+        if value is None or value.strip().lower() in PLACEHOLDERS or len(value.strip()) < 16:
+            raise SettingsError(f"{name} is missing or a placeholder; set a long random value")
+        return value
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()

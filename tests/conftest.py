@@ -1,0 +1,73 @@
+"""Shared fixtures: a private database and settings per test, trackers built inline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite database for this test; the actions' cached settings are reset."""
+    url = f"sqlite:///{tmp_path / 'test.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("OFFICE_HOURS", "mon-sun 00:00-23:59")
+    import actions.common
+    import actions.handoff
+
+    actions.common.settings.cache_clear()
+    actions.common.office_hours.cache_clear()
+    actions.handoff.store_url.cache_clear()
+    yield url
+    actions.common.settings.cache_clear()
+    actions.common.office_hours.cache_clear()
+    actions.handoff.store_url.cache_clear()
+
+
+def make_tracker(
+    text: str = "",
+    intent: str | None = None,
+    *,
+    confidence: float = 0.95,
+    slots: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    language: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    ranking: list[dict[str, Any]] | None = None,
+    sender_id: str = "test-user",
+    channel: str = "rest",
+) -> Tracker:
+    """A tracker as the action server receives it after one user message."""
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "entities": entities or [],
+        "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
+        "metadata": metadata or {},
+    }
+    if language is not None:
+        latest["language"] = language
+    all_slots = {
+        "language": None, "country": None, "pending_confirmation": None,
+        "fallback_count": 0.0, "intro_shown": False, "handoff_id": None,
+    }  # fmt: skip
+    all_slots.update(slots or {})
+    events = [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": latest, "input_channel": channel},
+    ]
+    return Tracker(sender_id, all_slots, latest, events, False, None, {}, "action_listen")
+
+
+def texts(dispatcher: CollectingDispatcher) -> list[str]:
+    return [m.get("text") or "" for m in dispatcher.messages]
+
+
+def event_names(events: list[dict[str, Any]]) -> list[str]:
+    return [e["event"] if e["event"] != "slot" else f"slot:{e['name']}" for e in events]

@@ -1,0 +1,213 @@
+"""Telegram through the real assistant: `rasa run` with our channel (credentials written by
+bot.run), the trained model, the action server, and python-telegram-bot talking to a fake Bot
+API. Real processes, real HTTP, nothing mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bot.channels.telegram import SECRET_HEADER, make_bot, poll
+from bot.content import load_content
+from bot.rasa_api import RasaAPI
+from bot.run import Stack, service_env
+from bot.settings import Settings, get_settings
+from tests.telegram import updates as u
+from tests.telegram.fake_bot_api import FakeBotAPI, free_port
+from tests.telegram.harness import SECRET
+
+pytestmark = pytest.mark.slow
+PUBLIC_URL = "https://bot.example.org/webhooks/telegram/webhook"
+
+
+def content_text(key: str, lang: str) -> str:
+    return load_content(get_settings().content_dir).text(key, lang)
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeBotAPI]:
+    fake = FakeBotAPI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(api: FakeBotAPI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("telegram")
+    settings = Settings(
+        rasa_port=free_port(), action_port=free_port(), console_port=free_port(),
+        database_url=f"sqlite:///{tmp / 'telegram.db'}", var_dir=tmp,
+        office_hours="mon-sun 00:00-23:59",
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OFFICE_HOURS", settings.office_hours)
+        env.setenv("TELEGRAM_BOT_TOKEN", api.token)
+        env.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+        env.setenv("TELEGRAM_WEBHOOK_URL", PUBLIC_URL)
+        env.setenv("TELEGRAM_API_BASE_URL", api.base_url)
+        running = Stack(settings, log_dir=tmp / "logs", console=False)
+        running.start(timeout=300)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def webhook(stack: Stack) -> str:
+    return f"{stack.settings.rasa_url}/webhooks/telegram/webhook"
+
+
+def post(stack: Stack, update: object, secret: str | None = SECRET) -> httpx.Response:
+    headers = {SECRET_HEADER: secret} if secret is not None else {}
+    return httpx.post(webhook(stack), json=update, headers=headers, timeout=30)
+
+
+def wait_texts(api: FakeBotAPI, chat: int, count: int, timeout: float = 60) -> list[str]:
+    api.wait_for(lambda: len(api.texts(chat)) >= count, timeout, f"{count} messages")
+    time.sleep(1.5)  # let any message that should not come, come
+    return api.texts(chat)
+
+
+def test_webhook_registered_at_start_with_the_secret(stack: Stack, api: FakeBotAPI) -> None:
+    [call] = api.recorded("setWebhook")
+    assert call.params["url"] == PUBLIC_URL and call.params["secret_token"] == SECRET
+
+
+def test_secret_is_required_and_bad_bodies_are_4xx(stack: Stack, api: FakeBotAPI) -> None:
+    update = u.text_update(710001, "hej")
+    assert post(stack, update, secret=None).status_code == 403
+    assert post(stack, update, secret="not-the-secret-0123456789").status_code == 403
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    for body in (b"not json", b"[]", b'{"update_id": "x"}', b'{"update_id": 1, "message": 5}',
+                 b"\xff\xfe\x00"):
+        status = httpx.post(webhook(stack), content=body, headers=headers, timeout=30).status_code
+        assert 400 <= status < 500, (body, status)
+    time.sleep(1)
+    assert api.texts(710001) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "sv"])
+def test_start_greets_in_the_users_language_with_the_privacy_notice(
+    stack: Stack, api: FakeBotAPI, lang: str
+) -> None:
+    chat = 710010 + len(lang) + (0 if lang == "en" else 5)
+    assert post(stack, u.text_update(chat, "/start", language_code=lang)).status_code == 200
+    texts = wait_texts(api, chat, 2)
+    assert texts[0] == content_text("greet", lang)
+    intro = api.recorded("sendMessage", chat)[-1]
+    assert intro.params["text"].startswith(content_text("intro", lang).split("{")[0])
+    [[button]] = intro.params["reply_markup"]["inline_keyboard"]
+    assert button == {"text": content_text("button_read_more", lang), "callback_data": "/privacy"}
+    assert len(texts) == 2
+    # "typing…" while the assistant worked
+    assert api.recorded("sendChatAction", chat)
+
+
+def test_question_answered_buttons_and_callback(stack: Stack, api: FakeBotAPI) -> None:
+    chat = 710020
+    post(stack, u.text_update(chat, "How long do I have to appeal against the decision?"))
+    texts = wait_texts(api, chat, 2)
+    assert "three weeks" in texts[0]
+    first = api.recorded("sendMessage", chat)[0]
+    payloads = [row[0]["callback_data"] for row in first.params["reply_markup"]["inline_keyboard"]]
+    assert payloads and all(p.startswith("/") for p in payloads)
+    # the first-contact line follows the answer, with its "read more"
+    assert api.recorded("sendMessage", chat)[1].params["reply_markup"]["inline_keyboard"][0][0][
+        "callback_data"] == "/privacy"
+
+    topic = payloads[0]
+    update = u.callback_update(chat, topic)
+    post(stack, update)
+    texts = wait_texts(api, chat, 3)
+    answered = [c.params["callback_query_id"] for c in api.recorded("answerCallbackQuery")]
+    assert update["callback_query"]["id"] in answered
+    expected = load_content(get_settings().content_dir).answer(topic.lstrip("/"), "en").text
+    assert texts[2].startswith(expected.split("\n")[0][:60])
+
+
+def test_redelivered_update_is_answered_once(stack: Stack, api: FakeBotAPI) -> None:
+    chat = 710030
+    update = u.text_update(chat, "How long do I have to appeal against the decision?")
+    for _ in range(3):
+        assert post(stack, update).status_code == 200
+    texts = wait_texts(api, chat, 2)
+    assert sum("three weeks" in t for t in texts) == 1
+
+
+def test_language_buttons_then_media_answer_in_the_chosen_language(
+    stack: Stack, api: FakeBotAPI
+) -> None:
+    chat = 710040
+    post(stack, u.text_update(chat, "/language", language_code="en"))
+    wait_texts(api, chat, 1)
+    markup = api.recorded("sendMessage", chat)[0].params["reply_markup"]["inline_keyboard"]
+    swedish = [row[0]["callback_data"] for row in markup if '"sv"' in row[0]["callback_data"]]
+    assert len(markup) == 7 and swedish == ['/choose_language{"language": "sv"}']
+    before = len(api.texts(chat))
+    post(stack, u.callback_update(chat, swedish[0], language_code="en"))
+    texts = wait_texts(api, chat, before + 1)
+    assert texts[before] == content_text("language_switched", "sv")
+    # Telegram still says "en", but the conversation is Swedish now
+    count = len(texts)
+    post(stack, u.voice_update(chat, language_code="en"))
+    texts = wait_texts(api, chat, count + 1)
+    assert texts[count:] == [content_text("not_text", "sv")]
+
+
+def test_human_then_counsellor_reply_reaches_the_telegram_user(
+    stack: Stack, api: FakeBotAPI
+) -> None:
+    chat = 710050
+    post(stack, u.text_update(chat, "/human", language_code="en"))
+    texts = wait_texts(api, chat, 1)
+    count = len(texts)
+    secret = service_env(stack.settings)["RASA_JWT_SECRET"]
+    rasa = RasaAPI(stack.settings.rasa_url, secret, timeout=60)
+    reply = "Hi, I am Sara, a counsellor. I have read your question.\n\n" + "More. " * 900
+    asyncio.run(rasa.say(str(chat), reply))
+    texts = wait_texts(api, chat, count + 2)
+    parts = texts[count:]
+    assert len(parts) == 2 and parts[0].startswith("Hi, I am Sara")
+    assert all(len(p) <= 4096 for p in parts)
+    assert " ".join(" ".join(parts).split()) == " ".join(reply.split())
+
+
+def test_group_chat_gets_a_note_and_nothing_is_stored(stack: Stack, api: FakeBotAPI) -> None:
+    group = -1001710060
+    post(stack, u.group_update(group, "hur överklagar jag?", language_code="sv"))
+    assert wait_texts(api, group, 1) == [content_text("private_only", "sv")]
+    secret = service_env(stack.settings)["RASA_JWT_SECRET"]
+    tracker = asyncio.run(RasaAPI(stack.settings.rasa_url, secret).tracker(str(group)))
+    assert not [e for e in tracker.get("events", []) if e.get("event") == "user"]
+
+
+def test_polling_mode_through_the_real_server(stack: Stack, api: FakeBotAPI) -> None:
+    chat = 710070
+    api.add_update(u.text_update(chat, "How long do I have to appeal against the decision?"))
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    bot = make_bot(api.token, api.base_url, long_poll_timeout=1)
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(poll(bot, webhook(stack), SECRET, stop=stop,
+                                                    timeout=1)), daemon=True)  # fmt: skip
+    thread.start()
+    try:
+        texts = wait_texts(api, chat, 2)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+    assert "three weeks" in texts[0]
+    assert api.recorded("deleteWebhook")
+
+
+def test_the_rest_channel_still_works_beside_telegram(stack: Stack) -> None:
+    reply = httpx.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
+                       content=json.dumps({"sender": "rest-710080", "message": "hej"}),
+                       timeout=30)  # fmt: skip
+    assert reply.status_code == 200 and reply.json()

@@ -1,0 +1,170 @@
+"""The running assistant over REST, with the action server in the path (real processes)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.run import Stack
+from bot.settings import Settings
+from bot.store.db import session
+from bot.store.models import Handoff
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    settings = Settings(
+        rasa_port=5105, action_port=5155, console_port=8105,
+        database_url=f"sqlite:///{tmp / 'e2e.db'}", var_dir=tmp,
+        office_hours="mon-sun 00:00-23:59",
+    )  # fmt: skip
+    import os
+
+    os.environ["OFFICE_HOURS"] = settings.office_hours
+    running = Stack(settings, log_dir=tmp / "logs", console=False)
+    running.start(timeout=240)
+    yield running
+    running.stop()
+
+
+def say(stack: Stack, sender: str, text: str, **metadata: str) -> list[dict]:
+    body = json.dumps({"sender": sender, "message": text, "metadata": metadata}).encode()
+    request = urllib.request.Request(
+        f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body,
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_new_user_gets_the_appeal_deadline_with_source_and_date(stack: Stack) -> None:
+    replies = say(stack, uuid.uuid4().hex, "Hur lång tid har jag på mig att överklaga?")
+    first = replies[0]["text"]
+    assert "tre veckor" in first
+    assert "migrationsverket.se" in first and "2026-11-22" in first
+    # the first-contact line follows the answer, with a "read more" button
+    assert replies[-1]["buttons"][0]["payload"] == "/privacy"
+
+
+def test_english_question_gets_english_answer(stack: Stack) -> None:
+    replies = say(stack, uuid.uuid4().hex, "How long do I have to appeal against the decision?")
+    assert "three weeks" in replies[0]["text"]
+
+
+def test_crisis_gets_numbers_first_and_pauses(stack: Stack) -> None:
+    sender = uuid.uuid4().hex
+    replies = say(stack, sender, "jag vill inte leva längre")
+    assert "112" in replies[0]["text"] and "90101" in replies[0]["text"]
+    with session(stack.settings.database_url) as db:
+        handoff = db.execute(select(Handoff).where(Handoff.conversation_id == sender)).scalar_one()
+    assert handoff.priority == "urgent"
+    # paused: the bot stays silent, the counsellor answers
+    assert say(stack, sender, "hur överklagar jag?") == []
+
+
+def test_nonsense_is_never_met_with_silence(stack: Stack) -> None:
+    for text in ("qwrtz plokm vbnx", "zzzz", "?!?", "🙂🙂🙂"):
+        assert say(stack, uuid.uuid4().hex, text), text
+
+
+def test_two_stage_fallback_then_a_person(stack: Stack) -> None:
+    sender = uuid.uuid4().hex
+    first = say(stack, sender, "/nlu_fallback")
+    assert any(b["payload"] == "/request_human" for b in first[0]["buttons"])
+    assert len(first[0]["buttons"]) >= 2  # closest topics, then "talk to a person"
+    second = say(stack, sender, "/nlu_fallback")
+    assert [b["payload"] for b in second[0]["buttons"]][0] == "/request_human"
+    third = say(stack, sender, "ja")
+    assert third, "yes to the offer must escalate"
+    assert say(stack, sender, "hallå?") == []  # paused: a counsellor answers now
+
+
+def test_http_api_needs_the_token(stack: Stack) -> None:
+    try:
+        urllib.request.urlopen(f"{stack.settings.rasa_url}/conversations/x/tracker", timeout=10)
+        raise AssertionError("the HTTP API answered without a token")
+    except urllib.error.HTTPError as error:
+        assert error.code == 401
+
+
+def events_in_db(stack: Stack, sender: str) -> int:
+    from sqlalchemy import text
+
+    with session(stack.settings.database_url) as db:
+        return db.execute(
+            text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": sender}
+        ).scalar_one()
+
+
+def test_delete_data_removes_every_trace_after_confirmation(stack: Stack) -> None:
+    import time
+
+    sender = uuid.uuid4().hex
+    say(stack, sender, "jag vill prata med en människa")
+    assert events_in_db(stack, sender) > 0
+    # paused for a counsellor: "never mind" gives it back to the bot
+    say(stack, sender, "nej tack, strunta i det")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not say(stack, sender, "radera mina uppgifter"):
+        time.sleep(0.5)
+    replies = say(stack, sender, "ja")
+    assert replies, "the deletion was not confirmed to the user"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and events_in_db(stack, sender):
+        time.sleep(0.25)
+    assert events_in_db(stack, sender) == 0
+    with session(stack.settings.database_url) as db:
+        assert db.execute(select(Handoff).where(Handoff.conversation_id == sender)).first() is None
+
+
+def test_bad_input_gets_a_4xx_not_a_5xx(stack: Stack) -> None:
+    url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
+    for body in (b"not json", b"[]", b'{"sender": 1, "message": "x"}', b'{"sender": "a"}',
+                 b'{"sender": "a", "message": ""}', b'{"sender": "a", "message": {"x": 1}}'):
+        request = urllib.request.Request(url, data=body,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=30)
+            raise AssertionError(f"accepted {body!r}")
+        except urllib.error.HTTPError as error:
+            assert 400 <= error.code < 500, (body, error.code)
+
+
+def test_identifiers_never_reach_the_tracker(stack: Stack) -> None:
+    from sqlalchemy import text
+
+    sender = uuid.uuid4().hex
+    say(stack, sender, "mitt personnummer är 19811218-9876 och tel 070-123 45 67, hur överklagar jag")
+    with session(stack.settings.database_url) as db:
+        stored = " ".join(db.execute(
+            text("SELECT data FROM events WHERE sender_id = :s"), {"s": sender}).scalars())
+    assert "9876" not in stored and "123 45 67" not in stored
+    assert "[personnummer]" in stored
+
+
+def arabic_share(text: str) -> float:
+    letters = [ch for ch in text if ch.isalpha()]
+    return sum(1 for ch in letters if "\u0600" <= ch <= "\u06ff") / max(1, len(letters))
+
+
+def test_arabic_conversation_stays_arabic_after_ok(stack: Stack) -> None:
+    sender = uuid.uuid4().hex
+    first = say(stack, sender, "كيف أستأنف قرار الرفض من مصلحة الهجرة؟")
+    assert arabic_share(first[0]["text"]) > 0.5, first[0]["text"]
+    for text in ("ok", "Migrationsverket", "12", "LMA"):
+        replies = say(stack, sender, text)
+        assert replies and arabic_share(replies[0]["text"]) > 0.5, (text, replies)
+
+
+def test_channel_language_seeds_the_first_answer(stack: Stack) -> None:
+    replies = say(stack, uuid.uuid4().hex, "hej", language="ar")
+    assert arabic_share(replies[0]["text"]) > 0.5

@@ -1,0 +1,130 @@
+"""A real Sanic server with a socket.io channel, and socket.io clients that record events.
+
+The server is Rasa's own app (``rasa.core.run.configure_app``) with the channel registered the
+way ``rasa run`` registers it; its agent is a small stand-in that answers every message and
+keeps the events in Rasa's in-memory tracker store, so the channel's history and output
+channel run against the real store API. python-engineio's client needs aiohttp >= 3.10 for
+websockets (Rasa pins 3.9), so the clients use long-polling, which the browser also starts with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.run import configure_app
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from sanic import Sanic
+
+ORIGIN = "http://127.0.0.1:8000"
+SECRET = "a-test-secret-that-is-long-enough-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class StandInAgent:
+    """What the channel needs of Rasa's agent: handle_message and a tracker store."""
+
+    received: list[UserMessage] = field(default_factory=list)
+    tracker_store: InMemoryTrackerStore = field(
+        default_factory=lambda: InMemoryTrackerStore(Domain.empty())
+    )
+
+    async def handle_message(self, message: UserMessage) -> None:
+        self.received.append(message)
+        tracker = await self.tracker_store.get_or_create_tracker(message.sender_id)
+        tracker.update(UserUttered(message.text, input_channel=message.input_channel,
+                                   metadata=message.metadata))  # fmt: skip
+        reply = f"reply to {message.text}"
+        buttons = [{"title": "Appeal", "payload": "/appeal_how"}]
+        tracker.update(BotUttered(reply, data={"buttons": buttons}))
+        await self.tracker_store.save(tracker)
+        await message.output_channel.send_text_with_buttons(message.sender_id, reply, buttons)
+
+
+@asynccontextmanager
+async def serve(channel: InputChannel, agent: Any | None = None) -> AsyncIterator[str]:
+    """The Rasa app with ``channel`` on a free port; yields its base URL."""
+    Sanic.test_mode = True  # several apps of the same name in one process
+    app = configure_app(input_channels=[channel], enable_api=False, use_uvloop=False)
+    app.ctx.agent = agent if agent is not None else StandInAgent()
+    port = free_port()
+    server = await app.create_server(
+        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    )
+    await server.startup()
+    await server.start_serving()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+class Client:
+    """A socket.io client that queues every event it receives, by name."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
+        for name in ("session_confirm", "history", "bot_uttered", "user_echo"):
+            self.sio.on(name, self._recorder(name))
+
+    def _recorder(self, name: str):
+        async def record(data: Any = None) -> None:
+            self.events[name].put_nowait(data)
+
+        return record
+
+    async def connect(self, url: str, origin: str | None = ORIGIN) -> Client:
+        headers = {"Origin": origin} if origin else {}
+        await self.sio.connect(url, transports=["polling"], headers=headers,
+                               socketio_path="/socket.io", wait_timeout=5)  # fmt: skip
+        return self
+
+    async def next(self, name: str, timeout: float = 5.0) -> Any:
+        return await asyncio.wait_for(self.events[name].get(), timeout)
+
+    async def nothing(self, name: str, wait: float = 1.5) -> bool:
+        """True if no ``name`` event arrives within ``wait`` seconds."""
+        try:
+            await asyncio.wait_for(self.events[name].get(), wait)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    async def session(self, token: Any = None) -> dict[str, Any]:
+        await self.sio.emit("session_request", {} if token is None else {"token": token})
+        return await self.next("session_confirm")
+
+    async def say(self, data: dict[str, Any]) -> Any:
+        return await self.sio.call("user_uttered", data, timeout=10)
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@asynccontextmanager
+async def clients(url: str, count: int = 1) -> AsyncIterator[list[Client]]:
+    opened = [await Client().connect(url) for _ in range(count)]
+    try:
+        yield opened
+    finally:
+        for client in opened:
+            await client.close()
