@@ -101,7 +101,7 @@ def _wait_until(check, timeout: float) -> float:  # type: ignore[no-untyped-def]
 def test_counsellor_takes_over_a_conversation_in_chromium(
     console: Console, settings: Settings, fake_rasa: FakeRasa
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     dialogs: list[str] = []
     problems: list[str] = []
@@ -159,7 +159,7 @@ def test_counsellor_takes_over_a_conversation_in_chromium(
         assert [d.event["text"] for d in joined] == [
             "En rådgivare har anslutit och svarar dig här."
         ]
-        assert "claimed by anna" in row.inner_text()
+        expect(row).to_contain_text("claimed by anna", timeout=3000)  # the next queue snapshot
 
         # Reply, starting from a standard text.
         page.click("#standard-texts button:has-text('Greeting')")
