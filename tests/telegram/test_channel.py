@@ -443,3 +443,38 @@ def test_run_adds_the_telegram_channel_only_with_a_token(
         "TELEGRAM_WEBHOOK_SECRET"]
     assert telegram["base_url"] == "https://api.telegram.org/bot"
     assert TelegramInput.from_credentials(telegram).secret_token == telegram["secret_token"]
+
+
+def test_at_most_30_requests_a_second_overall(make_server, fake_api: FakeBotAPI) -> None:
+    """Many chats at once: each is answered, and no second holds more than 30 Bot API calls."""
+    server = make_server(responder=echo)
+    chats = list(range(7000, 7045))
+    for chat in chats:
+        assert server.post(u.text_update(chat, f"hej {chat}")).status_code == 200
+    fake_api.wait_for(lambda: all(fake_api.texts(c) for c in chats), timeout=30,
+                      what="an answer in every chat")
+    times = sorted(c.at for c in fake_api.calls if c.method in ("sendMessage", "sendChatAction"))
+    assert len(times) >= 2 * len(chats)
+    # any 31 calls in a row span at least a second (a little less for the HTTP jitter)
+    spans = [b - a for a, b in zip(times, times[30:])]
+    assert min(spans) >= 0.9, min(spans)
+    # ... and the limiter does not hold back more than it must (90 calls: about 3 s)
+    assert times[-1] - times[0] < 6.0
+
+
+def test_429_on_a_request_without_a_chat_pauses_everything(
+    make_server, fake_api: FakeBotAPI
+) -> None:
+    server = make_server(responder=echo, chat_interval=0.05)
+    fake_api.fail_next("answerCallbackQuery", "429")
+    update = u.callback_update(7100, "/appeal_how")
+    server.post(update)
+    fake_api.wait_for(lambda: fake_api.recorded("answerCallbackQuery", ok_only=False))
+    server.post(u.text_update(7101, "hej"))  # another chat, during the pause
+    fake_api.wait_for(lambda: fake_api.texts(7100) and fake_api.texts(7101), timeout=15)
+    attempts = fake_api.recorded("answerCallbackQuery", ok_only=False)
+    assert [c.status for c in attempts] == [429, 200]
+    assert attempts[1].at - attempts[0].at >= 1.0  # retry_after: 1
+    other = [c for c in fake_api.calls if c.params.get("chat_id") == 7101]
+    assert other and min(c.at for c in other) >= attempts[0].at + 0.95
+    assert fake_api.texts(7100) == ["echo: /appeal_how"]
