@@ -478,3 +478,28 @@ def test_429_on_a_request_without_a_chat_pauses_everything(
     other = [c for c in fake_api.calls if c.params.get("chat_id") == 7101]
     assert other and min(c.at for c in other) >= attempts[0].at + 0.95
     assert fake_api.texts(7100) == ["echo: /appeal_how"]
+
+
+def test_latency_of_the_channel_alone(
+    make_server, fake_api: FakeBotAPI, capsys: pytest.CaptureFixture
+) -> None:
+    """The channel's own share (no model): time to Telegram's 200, and to the sendMessage."""
+    server = make_server(responder=echo)
+    server.post(u.text_update(7199, "warm-up"))
+    fake_api.wait_for(lambda: fake_api.texts(7199))
+    answered, first_send = [], []
+    for i in range(20):
+        chat = 7200 + i
+        started = time.monotonic()
+        assert server.post(u.text_update(chat, "hej")).status_code == 200
+        answered.append(time.monotonic() - started)
+        fake_api.wait_for(lambda chat=chat: fake_api.texts(chat), 10)
+        first_send.append(fake_api.recorded("sendMessage", chat)[0].at - started)
+    answered.sort()
+    first_send.sort()
+    with capsys.disabled():
+        print(f"\ntelegram channel alone, 20 updates: webhook 200 median "
+              f"{answered[10] * 1000:.1f} ms, max {answered[-1] * 1000:.1f} ms; update -> "
+              f"sendMessage median {first_send[10] * 1000:.1f} ms, "
+              f"max {first_send[-1] * 1000:.1f} ms")
+    assert answered[10] < 0.2 and first_send[10] < 0.5

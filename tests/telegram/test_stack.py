@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bot.channels.telegram import SECRET_HEADER, make_bot, poll
-from bot.content import load_content
+from bot.content import for_display, load_content
 from bot.rasa_api import RasaAPI
 from bot.run import Stack, service_env
 from bot.settings import Settings, get_settings
@@ -75,6 +75,8 @@ def wait_texts(api: FakeBotAPI, chat: int, count: int, timeout: float = 60) -> l
 
 
 def test_webhook_registered_at_start_with_the_secret(stack: Stack, api: FakeBotAPI) -> None:
+    # registered in an after_server_start listener: Rasa may already answer HTTP before
+    api.wait_for(lambda: api.recorded("setWebhook"), 30, "setWebhook")
     [call] = api.recorded("setWebhook")
     assert call.params["url"] == PUBLIC_URL and call.params["secret_token"] == SECRET
 
@@ -166,6 +168,7 @@ def test_human_then_counsellor_reply_reaches_the_telegram_user(
     chat = 710050
     post(stack, u.text_update(chat, "/human", language_code="en"))
     texts = wait_texts(api, chat, 1)
+    assert texts[0].startswith(content_text("handoff_open", "en").split("{")[0])
     count = len(texts)
     secret = service_env(stack.settings)["RASA_JWT_SECRET"]
     rasa = RasaAPI(stack.settings.rasa_url, secret, timeout=60)
@@ -211,3 +214,101 @@ def test_the_rest_channel_still_works_beside_telegram(stack: Stack) -> None:
                        content=json.dumps({"sender": "rest-710080", "message": "hej"}),
                        timeout=30)  # fmt: skip
     assert reply.status_code == 200 and reply.json()
+
+
+def test_delete_asks_then_deletes_the_conversation(stack: Stack, api: FakeBotAPI) -> None:
+    chat = 710090
+    post(stack, u.text_update(chat, "/delete", language_code="en"))
+    api.wait_for(lambda: any(t == content_text("delete_confirm", "en") for t in api.texts(chat)),
+                 60, "the question before deleting")
+    confirm = [c for c in api.recorded("sendMessage", chat)
+               if c.params["text"] == content_text("delete_confirm", "en")][0]
+    buttons = [row[0] for row in confirm.params["reply_markup"]["inline_keyboard"]]
+    assert [b["callback_data"] for b in buttons] == ["/affirm", "/deny"]
+    assert buttons[0]["text"] == content_text("button_yes", "en")
+    post(stack, u.callback_update(chat, "/affirm"))
+    api.wait_for(lambda: content_text("delete_done", "en") in api.texts(chat), 60, "deleted")
+    secret = service_env(stack.settings)["RASA_JWT_SECRET"]
+    rasa = RasaAPI(stack.settings.rasa_url, secret, timeout=60)
+
+    def user_turns() -> list[dict]:
+        tracker = asyncio.run(rasa.tracker(str(chat)))
+        return [e for e in tracker.get("events") or [] if e.get("event") == "user"]
+
+    deadline = time.monotonic() + 60
+    while user_turns() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert user_turns() == []
+
+
+def test_media_and_edits_get_the_kind_answer_in_the_users_language(
+    stack: Stack, api: FakeBotAPI
+) -> None:
+    chat = 710100
+    makers = [u.voice_update, u.photo_update, u.sticker_update, u.document_update,
+              u.location_update]
+    for make in makers:
+        assert post(stack, make(chat, language_code="ar")).status_code == 200
+    post(stack, u.edited_update(chat, "كيف أستأنف؟", language_code="ar"))
+    texts = wait_texts(api, chat, len(makers) + 1)
+    assert texts == [for_display(content_text("not_text", "ar"), "ar")] * len(makers) + [
+        for_display(content_text("edited_message", "ar"), "ar")]
+    assert all(t.startswith("\u200f") for t in texts)  # right-to-left
+    # nothing reached Rasa: no conversation was started for these
+    secret = service_env(stack.settings)["RASA_JWT_SECRET"]
+    tracker = asyncio.run(RasaAPI(stack.settings.rasa_url, secret).tracker(str(chat)))
+    assert not [e for e in tracker.get("events") or [] if e.get("event") == "user"]
+
+
+def test_failed_send_is_logged_without_personal_data(stack: Stack, api: FakeBotAPI) -> None:
+    chat = 987650001
+    api.fail_next("sendMessage", "403")  # the user blocked the bot
+    post(stack, u.text_update(chat, "My name is Zarghuna Ahmadzai, how do I appeal?"))
+    api.wait_for(lambda: api.recorded("sendMessage", chat, ok_only=False), 60, "a send")
+    assert post(stack, u.text_update(710110, "hej")).status_code == 200  # still serving
+    wait_texts(api, 710110, 1)
+    assert stack.log_dir is not None
+    logged = (stack.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "Telegram refused sendMessage (Forbidden)" in logged
+    for private in (str(chat), "Zarghuna", "Ahmadzai", api.token, SECRET):
+        assert private not in logged, private
+
+
+def test_every_message_sent_is_plain_text_within_the_limit(stack: Stack, api: FakeBotAPI) -> None:
+    """Whatever the conversations above sent: never a parse mode (so no text can break the
+    formatting), never more than Telegram takes, no link previews."""
+    chat = 710120
+    post(stack, u.text_update(chat, "/start", language_code="sv"))
+    post(stack, u.text_update(chat, "*Hur* _överklagar_ jag <b>beslutet</b>? [x](y) `z`"))
+    texts = wait_texts(api, chat, 3)
+    assert "[x](y)" not in "".join(texts)  # typed text is never echoed as formatting
+    sent = api.recorded("sendMessage")
+    for call in sent:
+        assert "parse_mode" not in call.params and "entities" not in call.params
+        assert 0 < len(call.params["text"].encode("utf-16-le")) // 2 <= 4096
+        assert call.params["link_preview_options"] == {"is_disabled": True}
+
+
+def test_latency_webhook_answer_and_first_message(
+    stack: Stack, api: FakeBotAPI, capsys: pytest.CaptureFixture
+) -> None:
+    """Measured, not only asserted: how fast Telegram gets its 200, and how long from the
+    update to the first sendMessage through the real model and action server."""
+    answered, first_send = [], []
+    for i in range(10):
+        chat = 710200 + i
+        started = time.monotonic()
+        reply = post(stack, u.text_update(chat, "How long do I have to appeal against the decision?"))
+        answered.append(time.monotonic() - started)
+        assert reply.status_code == 200
+        api.wait_for(lambda chat=chat: api.texts(chat), 60, "an answer")
+        first_send.append(api.recorded("sendMessage", chat)[0].at - started)
+    answered.sort()
+    first_send.sort()
+    with capsys.disabled():
+        print(f"\ntelegram latency over 10 updates: webhook 200 median "
+              f"{answered[5] * 1000:.0f} ms, max {answered[-1] * 1000:.0f} ms; "
+              f"update -> sendMessage median {first_send[5] * 1000:.0f} ms, "
+              f"max {first_send[-1] * 1000:.0f} ms")
+    assert answered[5] < 0.5 and answered[-1] < 2.0
+    assert first_send[-1] < 20
