@@ -69,7 +69,15 @@ class RasaAPI:
         )
 
     async def resume(self, conversation_id: str) -> None:
-        await self.append_events(conversation_id, [{"event": "resume"}], deliver=False)
+        """The bot answers again. Rasa stops predicting right after the action that paused
+        the conversation, so no ``action_listen`` was logged; without one the policies see the
+        next user message as coming after the escalation action, predict ``action_listen`` and
+        the bot stays silent. The ``action_listen`` is added here, as Rasa would have."""
+        await self.append_events(
+            conversation_id,
+            [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
+            deliver=False,
+        )
 
     async def pause(self, conversation_id: str) -> None:
         await self.append_events(conversation_id, [{"event": "pause"}], deliver=False)
