@@ -153,7 +153,7 @@ class FakeRasa:
             deliver = (params.get("output_channel") == "latest"
                        and params.get("execute_side_effects") == "true")  # fmt: skip
             for event in events:
-                if event.get("event") not in {"bot", "user", "pause", "resume", "slot"}:
+                if event.get("event") not in {"bot", "user", "pause", "resume", "slot", "action"}:
                     raise HTTPException(400, "unknown event")
                 stored = {"timestamp": time.time(), **event}
                 self._append(conversation_id, stored)

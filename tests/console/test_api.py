@@ -452,8 +452,8 @@ def test_hand_back_resumes_the_bot_and_tells_the_user(
     r = post(client, f"{base}/handback", csrf)
     assert r.status_code == 200 and r.json()["handoff"]["status"] == "returned"
     assert not fake_rasa.paused(escalated.conversation_id)
-    tail = [e["event"] for e in fake_rasa.events_of(escalated.conversation_id)[-2:]]
-    assert tail == ["resume", "bot"]
+    tail = [e["event"] for e in fake_rasa.events_of(escalated.conversation_id)[-3:]]
+    assert tail == ["resume", "action", "bot"]  # action_listen: the bot listens again
     assert fake_rasa.delivered_to(escalated.conversation_id)[-1].event["text"] == (
         "Nu svarar assistenten igen.")  # fmt: skip
     row = handoff_row(settings, escalated.handoff_id)
