@@ -103,7 +103,29 @@ def read_language_examples(data_dir: Path) -> tuple[list[str], list[str]]:
                     if line.startswith("- "):
                         texts.append(_ANNOTATION.sub(r"\1", line[2:]).strip())
                         labels.append(code)
-    return texts, labels
+    return drop_borrowed(texts, labels)
+
+
+def drop_borrowed(texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:
+    """Leave out, for the language classifier only, examples of the other languages that are
+    written wholly in Swedish or wholly in English ("hur överklagar jag" among the Somali
+    examples, "tack så mycket" among the Tigrinya ones). People do write that way, so they are
+    good intent examples; but labelled Somali they would teach the classifier that Swedish is
+    Somali. An example with one word of its own language ("sidee loo överklagar") stays."""
+    vocab = {
+        code: {w.lower() for t, c in zip(texts, labels) if c == code for w in _WORD.findall(t)}
+        for code in ("sv", "en")
+    }
+    kept_texts, kept_labels = [], []
+    for text, code in zip(texts, labels):
+        words = [w.lower() for w in _WORD.findall(text)]
+        borrowed = code not in vocab and words and any(
+            all(w in vocab[other] for w in words) for other in vocab
+        )
+        if not borrowed:
+            kept_texts.append(text)
+            kept_labels.append(code)
+    return kept_texts, kept_labels
 
 
 def _build_classifier() -> Any:
