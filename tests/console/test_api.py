@@ -112,6 +112,26 @@ def test_lockout_after_five_failures(client: TestClient, settings: Settings) -> 
         assert db.execute(select(Counsellor.failed_logins)).scalar_one() == 0
 
 
+def test_login_attempts_are_rate_limited_per_address_whatever_the_username(
+    settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    """Guessing across many usernames (each below its own lockout) hits the address limit."""
+    from dataclasses import replace
+
+    add_account(settings, "anna")
+    config = replace(TEST_CONFIG, login_attempts_per_minute=4)
+    app = create_app(settings, rasa=PooledRasaAPI(fake_rasa.url, JWT_SECRET), config=config)
+    with ConsoleClient(app) as client:
+        for name in ("bert", "cilla", "dan", "eva"):
+            r = client.post("/console/api/login", json={"username": name, "password": PASSWORD})
+            assert r.status_code == 401
+        # Over the limit: refused before the password is even looked at, the right one too.
+        r = client.post("/console/api/login", json={"username": "anna", "password": PASSWORD})
+        assert r.status_code == 429 and "set-cookie" not in r.headers
+    with session(settings.database_url) as db:  # no account was locked by this
+        assert db.execute(select(Counsellor.locked_until)).scalar_one() is None
+
+
 def test_expired_session_is_refused(client: TestClient, settings: Settings) -> None:
     add_account(settings, "anna")
     login(client, "anna")
