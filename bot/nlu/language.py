@@ -113,11 +113,11 @@ def drop_borrowed(texts: list[str], labels: list[str]) -> tuple[list[str], list[
     good intent examples; but labelled Somali they would teach the classifier that Swedish is
     Somali. An example with one word of its own language ("sidee loo överklagar") stays."""
     vocab = {
-        code: {w.lower() for t, c in zip(texts, labels) if c == code for w in _WORD.findall(t)}
+        code: {w.lower() for t, c in zip(texts, labels, strict=False) if c == code for w in _WORD.findall(t)}
         for code in ("sv", "en")
     }
     kept_texts, kept_labels = [], []
-    for text, code in zip(texts, labels):
+    for text, code in zip(texts, labels, strict=False):
         words = [w.lower() for w in _WORD.findall(text)]
         borrowed = code not in vocab and words and any(
             all(w in vocab[other] for w in words) for other in vocab
@@ -180,7 +180,7 @@ class LanguageIdentifier:
         if self.classifier is None:
             return {}
         probs = self.classifier.predict_proba([text])[0]
-        return dict(zip(self.classifier.classes_, (float(p) for p in probs)))
+        return dict(zip(self.classifier.classes_, (float(p) for p in probs), strict=False))
 
     def detect(self, text: str) -> dict[str, Any] | None:
         """``{"name": code, "confidence": x}`` or None when there is nothing to go on."""
