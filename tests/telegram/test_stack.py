@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -209,6 +213,37 @@ def test_polling_mode_through_the_real_server(stack: Stack, api: FakeBotAPI) -> 
     assert api.recorded("deleteWebhook")
 
 
+def test_polling_command_make_telegram_polling(
+    stack: Stack, api: FakeBotAPI, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`python -m bot.channels.telegram poll` (what `make telegram-polling` runs), as a
+    process, against the running server: an update queued at the fake Bot API is answered."""
+    chat = 710075
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
+           "TELEGRAM_WEBHOOK_SECRET": SECRET, "RASA_PORT": str(stack.settings.rasa_port),
+           "VAR_DIR": str(tmp_path_factory.mktemp("poller"))}  # fmt: skip
+    log = tmp_path_factory.mktemp("poller_log") / "poll.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.channels.telegram", "poll"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        api.add_update(u.text_update(chat, "How long do I have to appeal against the decision?"))
+        texts = wait_texts(api, chat, 2, timeout=90)
+        assert "three weeks" in texts[0]
+        assert proc.poll() is None  # still polling
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            code = None
+    output = log.read_text(errors="replace")
+    assert code == 0, output
+    assert "Polling Telegram" in output and api.token not in output
+
+
 def test_the_rest_channel_still_works_beside_telegram(stack: Stack) -> None:
     reply = httpx.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
                        content=json.dumps({"sender": "rest-710080", "message": "hej"}),
@@ -295,14 +330,18 @@ def test_latency_webhook_answer_and_first_message(
     """Measured, not only asserted: how fast Telegram gets its 200, and how long from the
     update to the first sendMessage through the real model and action server."""
     answered, first_send = [], []
-    for i in range(10):
-        chat = 710200 + i
-        started = time.monotonic()
-        reply = post(stack, u.text_update(chat, "How long do I have to appeal against the decision?"))
-        answered.append(time.monotonic() - started)
-        assert reply.status_code == 200
-        api.wait_for(lambda chat=chat: api.texts(chat), 60, "an answer")
-        first_send.append(api.recorded("sendMessage", chat)[0].at - started)
+    headers = {SECRET_HEADER: SECRET}
+    with httpx.Client(timeout=30) as client:  # one connection, as Telegram keeps one open
+        for i in range(10):
+            chat = 710200 + i
+            time.sleep(1.0)  # the previous turn is over: the server is idle
+            update = u.text_update(chat, "How long do I have to appeal against the decision?")
+            started = time.monotonic()
+            reply = client.post(webhook(stack), json=update, headers=headers)
+            answered.append(time.monotonic() - started)
+            assert reply.status_code == 200
+            api.wait_for(lambda chat=chat: api.texts(chat), 60, "an answer")
+            first_send.append(api.recorded("sendMessage", chat)[0].at - started)
     answered.sort()
     first_send.sort()
     with capsys.disabled():
