@@ -30,6 +30,7 @@ def served(settings: Settings, fake_rasa: FakeRasa) -> Iterator[Served]:
     app = create_app(settings, rasa=PooledRasaAPI(fake_rasa.url, JWT_SECRET), config=TEST_CONFIG)
     server, thread, port = serve_in_thread(app)
     yield Served(f"http://127.0.0.1:{port}")
+    app.state.stopping.set()  # as `python -m bot.console serve` does on a stop: streams end
     stop_server(server, thread)
 
 
