@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "v1"
 _TOKEN_CONTEXT = b"socketio-session:v1:"
 _CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
+_SIGNATURE = re.compile(r"[A-Za-z0-9_-]{43}")  # HMAC-SHA256, unpadded URL-safe base64
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?")
 MIN_SECRET_CHARS = 32
@@ -117,6 +118,8 @@ class SessionTokens:
             return None
         conversation_id, signature = parts[1], parts[2]
         if not _CONVERSATION_ID.fullmatch(conversation_id):
+            return None
+        if not _SIGNATURE.fullmatch(signature):  # compare_digest raises on non-ASCII text
             return None
         if not hmac.compare_digest(signature, self._signature(conversation_id)):
             return None
@@ -306,6 +309,17 @@ class SocketIOOutput(OutputChannel):
         await self._send(recipient_id, {"custom": json_message, "metadata": _bot_metadata(kwargs)})
 
 
+async def stop_background_tasks(sio: AsyncServer) -> None:
+    """Ends python-engineio's service task (ping timeouts), once: before the web server stops.
+
+    python-engineio's ``shutdown`` awaits a task that exists only after the first request and
+    fails when called twice; this does neither.
+    """
+    eio = sio.eio
+    if getattr(eio, "service_task_handle", None) is not None:
+        await sio.shutdown()
+
+
 class _AppBlueprint(SocketBlueprint):
     """Rasa's socket.io blueprint that also remembers the app it is registered on."""
 
@@ -407,6 +421,10 @@ class SocketIOInput(InputChannel):
             sio, self.socketio_path, f"socketio_webhook_{type(self).__name__}", __name__
         )
         self._blueprint = webhook
+
+        @webhook.listener("before_server_stop")
+        async def stop_socketio(*_: Any) -> None:
+            await stop_background_tasks(sio)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -13,7 +13,7 @@ import asyncio
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +26,18 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Sanic
 
+from bot.channels.socketio import stop_background_tasks
+
 ORIGIN = "http://127.0.0.1:8000"
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
+
+
+TIMEOUT = 10.0  # no wait in these tests is longer; none is unbounded
+
+
+async def bounded(awaitable: Awaitable[Any], timeout: float = TIMEOUT) -> Any:
+    """``awaitable``, or asyncio.TimeoutError after ``timeout`` seconds: a test never hangs."""
+    return await asyncio.wait_for(awaitable, timeout)
 
 
 def free_port() -> int:
@@ -59,21 +69,47 @@ class StandInAgent:
 
 @asynccontextmanager
 async def serve(channel: InputChannel, agent: Any | None = None) -> AsyncIterator[str]:
-    """The Rasa app with ``channel`` on a free port; yields its base URL."""
+    """The Rasa app with ``channel`` on a free port; yields its base URL.
+
+    Stopped the way Sanic stops a server, but without its 15 s grace: listeners, then the
+    listening socket, then every connection still open (a long-poll GET the server holds for
+    up to ping_interval + ping_timeout) is aborted, which cancels its handler.
+    """
     Sanic.test_mode = True  # several apps of the same name in one process
     app = configure_app(input_channels=[channel], enable_api=False, use_uvloop=False)
     app.ctx.agent = agent if agent is not None else StandInAgent()
     port = free_port()
-    server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    before = asyncio.all_tasks()
+    server = await bounded(
+        app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True,
+                          access_log=False)  # fmt: skip
     )
-    await server.startup()
-    await server.start_serving()
+    await bounded(server.startup())
+    await bounded(server.before_start())
+    await bounded(server.start_serving())
+    await bounded(server.after_start())
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.close()
-        await server.wait_closed()
+        await bounded(server.before_stop())  # our channel stops its socket.io tasks here
+        sio = getattr(channel, "sio", None)
+        if sio is not None:  # Rasa's own channel does not
+            await bounded(stop_background_tasks(sio))
+        server.server.close()
+        for connection in list(server.connections):
+            connection.close_if_idle()
+        await asyncio.sleep(0)
+        for connection in list(server.connections):
+            connection.abort()
+        await bounded(server.wait_closed())
+        await bounded(server.after_stop())
+        # what python-engineio leaves running: a ping timer per socket (asleep for
+        # ping_interval), a handler of an orphaned long-poll
+        left = asyncio.all_tasks() - before - {asyncio.current_task()}
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=5)
 
 
 class Client:
@@ -93,8 +129,8 @@ class Client:
 
     async def connect(self, url: str, origin: str | None = ORIGIN) -> Client:
         headers = {"Origin": origin} if origin else {}
-        await self.sio.connect(url, transports=["polling"], headers=headers,
-                               socketio_path="/socket.io", wait_timeout=5)  # fmt: skip
+        await bounded(self.sio.connect(url, transports=["polling"], headers=headers,
+                                       socketio_path="/socket.io", wait_timeout=5))  # fmt: skip
         return self
 
     async def next(self, name: str, timeout: float = 5.0) -> Any:
@@ -109,21 +145,46 @@ class Client:
         return False
 
     async def session(self, token: Any = None) -> dict[str, Any]:
-        await self.sio.emit("session_request", {} if token is None else {"token": token})
+        await bounded(self.sio.emit("session_request", {} if token is None else {"token": token}))
         return await self.next("session_confirm")
 
-    async def say(self, data: dict[str, Any]) -> Any:
-        return await self.sio.call("user_uttered", data, timeout=10)
+    async def say(self, data: Any) -> Any:
+        return await bounded(self.sio.call("user_uttered", data, timeout=8))
 
     async def close(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
+        """Disconnect at once, telling the server, and leave no task or HTTP session behind.
+
+        python-engineio's client, on long-polling, posts the goodbye (socket.io DISCONNECT,
+        engine.io CLOSE) and then waits for its pending long-poll GET to end. The server never
+        answers that GET once the client has said goodbye (it only lets it time out after
+        ping_interval + ping_timeout), so the client waited its own request timeout, 30 s, on
+        every disconnect: the "hang". Here the goodbye is sent and delivered (the write loop
+        ends after posting it), then the HTTP session is closed, which ends the GET.
+        """
+        eio = self.sio.eio
+        if eio.state != "connected":
+            await bounded(eio._reset())  # an open aiohttp session after a failed connect
+            return
+        writer = eio.write_loop_task
+        disconnecting = asyncio.ensure_future(self.sio.disconnect())
+        try:
+            if writer is not None:
+                await asyncio.wait({writer}, timeout=5)  # the goodbye was posted
+            if eio.http is not None and not eio.http.closed:
+                await bounded(eio.http.close())  # ends the long-poll GET
+            await bounded(disconnecting, 5)
+        finally:
+            for task in (disconnecting, eio.read_loop_task, eio.write_loop_task):
+                if task is not None and not task.done():
+                    task.cancel()
 
 
 @asynccontextmanager
 async def clients(url: str, count: int = 1) -> AsyncIterator[list[Client]]:
-    opened = [await Client().connect(url) for _ in range(count)]
+    opened: list[Client] = []
     try:
+        for _ in range(count):
+            opened.append(await Client().connect(url))
         yield opened
     finally:
         for client in opened:

@@ -121,6 +121,7 @@ def forgeries(token: str) -> list[object]:
         f"v2.{conversation}.{signature}",
         f"v1.{conversation.upper()}.{signature}",
         f"v1.{conversation}.{signature}.extra",
+        f"v1.{conversation}.{signature[:-1]}\u0100",  # non-ASCII: hmac.compare_digest raises
         "", "v1..", None, 42, ["v1", conversation, signature], {"token": token},
     ]  # fmt: skip
 
