@@ -29,7 +29,7 @@ from sqlalchemy import select
 from bot.run import Stack, service_env, wait_http
 from bot.settings import ROOT, Settings
 from bot.store.db import session
-from bot.store.models import Handoff
+from bot.store.models import AuditEntry, Handoff
 from tests.console.conftest import JWT_SECRET, PASSWORD, escalate
 from tests.console.fake_rasa import FakeRasa
 
@@ -543,6 +543,13 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
 
     startup_probe = "the server responded with a status of 401"
     assert [p for p in problems if startup_probe not in p] == [], problems
+
+    # Every open, claim, reply and hand-back is audited with who did it.
+    with session(stack.settings.database_url) as db:
+        done = db.execute(
+            select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.handoff_id == handoff_id)
+        ).all()
+    assert {("anna", a) for a in ("open", "claim", "reply", "hand_back")} <= set(done), done
 
     # No message text in the console's log, no secret either.
     log = (stack.log_dir / "console.log").read_text(encoding="utf-8", errors="replace")
