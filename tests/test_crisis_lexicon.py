@@ -56,3 +56,13 @@ def test_component_overrides_the_classifier_and_keeps_its_ranking() -> None:
     assert [r["name"] for r in message.get("intent_ranking")] == ["crisis", "health_care"]
     assert calm.get("intent")["name"] == "appeal_how"
     assert button.get("intent")["name"] == "appeal_how"
+
+
+def test_no_training_example_of_another_intent_matches() -> None:
+    """The lexicon overrides the classifier, so a pattern that matches an ordinary question in
+    the training data (any language) would turn that question into an emergency."""
+    from tests.test_contract import training
+
+    wrong = [(lang, intent, text) for lang in LANGUAGES for text, intent in training(lang)
+             if intent != "crisis" and LEXICON.match(text) is not None]  # fmt: skip
+    assert wrong == []
