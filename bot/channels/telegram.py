@@ -672,6 +672,19 @@ class TelegramInput(InputChannel):
         """Everything one update leads to; never raises."""
         try:
             incoming = read_update(update)
+        except Exception as exc:
+            logger.warning("An update without the parts it needs was ignored (%s)",
+                           _describe_error(exc))
+            return
+        await self._handle_incoming(incoming, on_new_message, app)
+
+    async def _handle_incoming(
+        self,
+        incoming: _Incoming | None,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        app: Sanic | None,
+    ) -> None:
+        try:
             if incoming is None or incoming.kind == "ignore":
                 return
             async with self.chat_locks.hold(incoming.chat):
@@ -773,11 +786,15 @@ class TelegramInput(InputChannel):
             return 400, "not a Telegram update"
         if update is None:
             return 400, "not a Telegram update"
+        try:  # de_json is lenient: a message without its chat still parses
+            incoming = read_update(update)
+        except Exception:
+            return 400, "not a Telegram update"
         if self.recent.seen(update_id):
             return 200, "duplicate"
         self.handled += 1
         task = asyncio.get_running_loop().create_task(
-            self.handle_update(update, on_new_message, app)
+            self._handle_incoming(incoming, on_new_message, app)
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -29,7 +29,7 @@ from bot.content import load_content
 from bot.settings import get_settings
 from tests.telegram import updates as u
 from tests.telegram.fake_bot_api import FakeBotAPI
-from tests.telegram.harness import SECRET, ChannelServer
+from tests.telegram.harness import SECRET
 
 
 def content_text(key: str, lang: str) -> str:
@@ -291,7 +291,7 @@ def test_about_one_message_a_second_per_chat_in_order(make_server, fake_api: Fak
     fake_api.wait_for(lambda: len(fake_api.texts(5010)) == 3 and len(fake_api.texts(5011)) == 3)
     first = fake_api.recorded("sendMessage", 5010)
     assert [c.params["text"] for c in first] == ["a 0", "a 1", "a 2"]
-    gaps = [b.at - a.at for a, b in zip(first, first[1:])]
+    gaps = [b.at - a.at for a, b in zip(first, first[1:], strict=False)]
     assert all(gap >= 0.95 for gap in gaps), gaps
     # another chat is not held up behind the first one
     second = fake_api.recorded("sendMessage", 5011)
@@ -448,18 +448,30 @@ def test_run_adds_the_telegram_channel_only_with_a_token(
 def test_at_most_30_requests_a_second_overall(make_server, fake_api: FakeBotAPI) -> None:
     """Many chats at once: each is answered, and no second holds more than 30 Bot API calls."""
     server = make_server(responder=echo)
+    limiter = server.channel.bot.rate_limiter
+    granted: list[float] = []  # when the limiter let a request go
+    take_slot = limiter._overall_slot
+
+    async def recorded_slot() -> None:
+        await take_slot()
+        granted.append(time.monotonic())
+
+    limiter._overall_slot = recorded_slot
     chats = list(range(7000, 7045))
     for chat in chats:
         assert server.post(u.text_update(chat, f"hej {chat}")).status_code == 200
     fake_api.wait_for(lambda: all(fake_api.texts(c) for c in chats), timeout=30,
                       what="an answer in every chat")
+    assert len(granted) >= 2 * len(chats)  # "typing…" and the answer in every chat
+    # the limiter lets any 31 requests in a row go over at least a second ...
+    spans = [b - a for a, b in zip(granted, granted[30:], strict=False)]
+    assert min(spans) >= 0.999, min(spans)
+    # ... and they reach the Bot API so (measured there: loose, for the jitter of a busy machine)
     times = sorted(c.at for c in fake_api.calls if c.method in ("sendMessage", "sendChatAction"))
-    assert len(times) >= 2 * len(chats)
-    # any 31 calls in a row span at least a second (a little less for the HTTP jitter)
-    spans = [b - a for a, b in zip(times, times[30:])]
-    assert min(spans) >= 0.9, min(spans)
+    arrived = [b - a for a, b in zip(times, times[30:], strict=False)]
+    assert min(arrived) >= 0.6, min(arrived)
     # ... and the limiter does not hold back more than it must (90 calls: about 3 s)
-    assert times[-1] - times[0] < 6.0
+    assert granted[-1] - granted[0] < 6.0
 
 
 def test_429_on_a_request_without_a_chat_pauses_everything(

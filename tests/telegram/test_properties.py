@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 from collections.abc import Iterator
 
@@ -27,11 +28,25 @@ def _count(name: str) -> None:
     COUNTS[name] = COUNTS.get(name, 0) + 1
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+CHANNEL_LOG = _Collect()
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[ChannelServer]:
     api = FakeBotAPI().start()
     running = ChannelServer(api, responder=None).start()
+    logging.getLogger("bot.channels.telegram").addHandler(CHANNEL_LOG)
     yield running
+    logging.getLogger("bot.channels.telegram").removeHandler(CHANNEL_LOG)
     running.stop()
     api.stop()
     print(f"\nhypothesis examples tried: {COUNTS}")
@@ -145,6 +160,14 @@ def test_no_valid_update_is_lost(server: ChannelServer, text: str, kind: int) ->
     assert done(), "update lost"
     time.sleep(0.05)
     assert server.texts_for(chat) == ([] if expected is None else [expected])
+
+
+def test_nothing_above_was_accepted_and_then_failed(server: ChannelServer) -> None:
+    """A body the webhook accepted (200) is one the channel can handle: what it cannot read
+    is refused with a 400 at once, never taken and then dropped with an error."""
+    time.sleep(0.5)
+    assert COUNTS.get("arbitrary JSON") and COUNTS.get("broken real updates")
+    assert [f"{r.levelname} {r.getMessage()}" for r in CHANNEL_LOG.records] == []
 
 
 @settings(max_examples=500, deadline=None, database=None)
