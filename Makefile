@@ -16,7 +16,7 @@ SPACY_SV := build/spacy_sv/meta.json
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install train run shell test eval bench lint content-status system-deps clean
+.PHONY: help install train run shell test eval bench lint content-status system-deps clean telegram-polling
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ run: train widget ## Start action server, Rasa (REST + socket.io) and the consol
 
 shell: train ## Chat with the assistant in the terminal
 	$(PY) -m bot.run --shell
+
+telegram-polling: install ## Telegram without a public address: poll the Bot API (needs `make run` and TELEGRAM_BOT_TOKEN)
+	$(PY) -m bot.channels.telegram poll
 
 system-deps: ## Debian packages the browser tests need (chromium)
 	@command -v chromium >/dev/null 2>&1 || { \
