@@ -240,15 +240,17 @@ def history_messages(events: Iterable[Any], limit: int = HISTORY_MAX_MESSAGES) -
     """User and bot texts of a conversation, as the widget shows them.
 
     A button press is stored as its payload ("/appeal_how"): it is shown with the title of the
-    button that sent it, or left out if there is none (a language switch, say).
+    button that sent it, or left out if no button had it (a language switch, say). The button
+    need not be on the last bot message: an answer with topic buttons is often followed by
+    another message of the same turn.
     """
     messages: list[dict[str, Any]] = []
-    last_buttons: list[dict[str, str]] = []
+    titles: dict[str, str] = {}  # payload -> title of the latest button with it
     for event in events:
         if isinstance(event, UserUttered):
             text = event.text or ""
             if text.startswith("/"):
-                title = next((b["title"] for b in last_buttons if b["payload"] == text), None)
+                title = titles.get(text)
                 if title is None:
                     continue
                 text = title
@@ -258,8 +260,7 @@ def history_messages(events: Iterable[Any], limit: int = HISTORY_MAX_MESSAGES) -
             buttons = _buttons((event.data or {}).get("buttons"))
             if not event.text and not buttons:
                 continue
-            if buttons:
-                last_buttons = buttons
+            titles.update((b["payload"], b["title"]) for b in buttons)
             messages.append(
                 {
                     "sender": "bot",

@@ -20,7 +20,11 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from bot.settings import LANGUAGES, get_settings
 
 STATIC = Path(__file__).resolve().parent / "static" / "widget"
-FILES = {"widget.js": "text/javascript; charset=utf-8", "demo.css": "text/css; charset=utf-8"}
+FILES = {
+    "widget.js": "text/javascript; charset=utf-8",
+    "demo.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",  # else the browser asks for /favicon.ico and gets a 404
+}
 
 router = APIRouter(tags=["widget"])
 
@@ -50,6 +54,7 @@ def demo_page(server: str, lang: str, retention_days: int) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Stöd inför återvändande – demo</title>
 <link rel="stylesheet" href="/widget/demo.css">
+<link rel="icon" href="/widget/favicon.svg" type="image/svg+xml">
 </head>
 <body>
 <main>
@@ -84,7 +89,7 @@ def demo() -> HTMLResponse:
 
 @router.get("/widget/{name}", include_in_schema=False)
 def widget_file(name: str, request: Request) -> Response:
-    """The built widget (gzipped when the browser takes it) and the demo page's styles."""
+    """The built widget (gzipped when the browser takes it), the demo page's styles and icon."""
     if name not in FILES:
         raise HTTPException(404)
     path = STATIC / name

@@ -303,6 +303,13 @@ def test_history_shows_button_titles_and_leaves_out_bare_payloads() -> None:
         UserUttered("/appeal_how"),
         BotUttered("Du överklagar …\n\nKälla: … Kontrollerad 2026-11-22."),
         BotUttered("Nu svarar en människa.", metadata={"counsellor": "anna.k"}),
+        # topic buttons on an answer, then a second message of the turn with its own button
+        BotUttered("Tre veckor.", data={"buttons": [{"title": "Så överklagar du",
+                                                     "payload": "/appeal_how"}]}),
+        BotUttered("Jag är en assistent.", data={"buttons": [{"title": "Läs mer",
+                                                              "payload": "/privacy"}]}),
+        UserUttered("/appeal_how"),
+        UserUttered("/privacy"),
     ]
     assert history_messages(events) == [
         {"sender": "bot", "text": "Jag skriver på svenska.", "buttons": [], "metadata": {}},
@@ -313,6 +320,12 @@ def test_history_shows_button_titles_and_leaves_out_bare_payloads() -> None:
          "buttons": [], "metadata": {}},
         {"sender": "bot", "text": "Nu svarar en människa.", "buttons": [],
          "metadata": {"counsellor": True}},
+        {"sender": "bot", "text": "Tre veckor.", "metadata": {},
+         "buttons": [{"title": "Så överklagar du", "payload": "/appeal_how"}]},
+        {"sender": "bot", "text": "Jag är en assistent.", "metadata": {},
+         "buttons": [{"title": "Läs mer", "payload": "/privacy"}]},
+        {"sender": "user", "text": "Så överklagar du"},
+        {"sender": "user", "text": "Läs mer"},
     ]  # fmt: skip
     assert len(history_messages([UserUttered(f"m{n}") for n in range(500)])) == 200
 

@@ -38,6 +38,7 @@ export function appendInline(parent, text, newTab) {
     link.href = href;
     link.target = "_blank";
     link.rel = "noopener noreferrer";
+    link.dir = "ltr"; // a URL reads left to right, isolated, also inside Arabic or Persian text
     link.textContent = url;
     const hint = el("span", "rw-sr");
     hint.textContent = ` ${newTab}`;

@@ -216,7 +216,8 @@ function start() {
     typing,
     form,
   );
-  const root = h("div", { class: "rw" }, launcher, panel);
+  const pageRtl = getComputedStyle(document.documentElement).direction === "rtl";
+  const root = h("div", { class: pageRtl ? "rw rw-page-rtl" : "rw" }, launcher, panel);
   shadow.append(root);
   document.body.append(host);
 
