@@ -1,8 +1,15 @@
-"""End to end in real headless Chromium against the real console process and the fake Rasa.
+"""The console in real headless Chromium (Debian's, through Playwright's executable_path).
 
-A counsellor account is made with the command, the counsellor logs in through the form, sees a
-new escalation arrive, claims it, reads the transcript, replies, sees the user's answer, and
-hands back. A user message carrying an XSS payload is shown as text and runs nothing.
+1. Against the console process and a fake Rasa (seconds): a counsellor account is made with
+   the command, the counsellor logs in through the form, sees a new escalation arrive, claims
+   it, reads the transcript, replies, sees the user's answer, and hands back. A user message
+   carrying an XSS payload is shown as text and runs nothing.
+2. Against the real stack (bot.run.Stack: action server, `rasa run` with the trained model,
+   console; SQLite in a temporary directory): the person writes on the widget's socket.io
+   channel and asks for a person, the counsellor claims and replies in Chromium, the person
+   gets the reply and answers, the counsellor hands back and the bot answers the next question.
+   The delays are written to var/console_delays.json. Also: an escalation while the console is
+   down is in the queue, with its transcript, when the console comes back.
 """
 
 from __future__ import annotations
