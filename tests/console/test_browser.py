@@ -331,6 +331,12 @@ def seen_at(page, key: str) -> float:  # type: ignore[no-untyped-def]
     return value / 1000
 
 
+def sync_playwright_started():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright()
+
+
 def _rest_say(stack: Stack, sender: str, text: str) -> list[dict]:
     body = json.dumps({"sender": sender, "message": text, "metadata": {"language": "sv"}})
     request = urllib.request.Request(
@@ -586,3 +592,112 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
     STACK_DELAYS.parent.mkdir(parents=True, exist_ok=True)
     STACK_DELAYS.write_text(json.dumps({k: round(v, 3) for k, v in delays.items()}, indent=2))
     print(f"\nmeasured delays on the real stack: {json.dumps(delays)}")
+
+
+WIDGET_JS = ROOT / "bot" / "console" / "static" / "widget" / "widget.js"
+# The widget draws into an open shadow root: the page notes when a message first shows there.
+WIDGET_WATCH = """() => {
+  const seen = (window.__seen = {});
+  const host = [...document.querySelectorAll("*")].find((e) => e.shadowRoot);
+  const root = host.shadowRoot;
+  new MutationObserver(() => {
+    for (const m of root.querySelectorAll(".rw-msg")) {
+      const key = m.textContent;
+      if (!(key in seen)) seen[key] = Date.now();
+    }
+  }).observe(root, { childList: true, subtree: true, characterData: true });
+}"""
+
+
+def widget_seen_at(page, text: str) -> float:  # type: ignore[no-untyped-def]
+    """When the widget first showed a message containing ``text`` (seconds since the epoch)."""
+    value = page.evaluate(
+        "(t) => { for (const [k, v] of Object.entries(window.__seen)) if (k.includes(t)) return v;"
+        " return null; }",
+        text,
+    )
+    assert value is not None, f"the widget never showed {text!r}"
+    return value / 1000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WIDGET_JS.is_file(), reason="the widget is not built: run `make widget`")
+def test_a_person_in_the_web_widget_gets_a_counsellor_on_the_real_stack(stack: Stack) -> None:
+    """The same handoff with the person in the widget on the demo page, in a second browser."""
+    url = _console_url(stack)
+    delays: dict[str, float] = {}
+    problems: list[str] = []
+    question = "Hur lång tid har jag på mig att överklaga?"
+    with sync_playwright_started() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True, timeout=30_000)  # fmt: skip
+        try:
+            person = browser.new_context(locale="sv-SE", viewport={"width": 390, "height": 844})
+            staff = browser.new_context(viewport={"width": 1400, "height": 900})
+            for context in (person, staff):
+                context.set_default_timeout(WAIT * 1000)
+            widget, console = person.new_page(), staff.new_page()
+            for page in (widget, console):
+                page.on("pageerror", lambda e: problems.append(str(e)))
+
+            console.goto(f"{url}/console")
+            console.fill("#login-username", "anna")
+            console.fill("#login-password", PASSWORD)
+            console.click("#login-submit")
+            console.wait_for_selector("#live-status.ok")
+            console.evaluate(WATCH)
+
+            widget.goto(f"{url}/")
+            widget.locator(".rw-status.rw-status_online").wait_for()
+            widget.evaluate(WIDGET_WATCH)
+            if widget.locator(".rw-privacy .rw-primary").is_visible():
+                widget.locator(".rw-privacy .rw-primary").click()
+            bots = widget.locator(".rw-msg.rw-bot")
+
+            def ask(text: str) -> float:
+                widget.locator("#rw-input").fill(text)
+                at = time.time()
+                widget.locator("#rw-input").press("Enter")
+                return at
+
+            ask(question)
+            widget.locator(".rw-msg.rw-bot", has_text="tre veckor").first.wait_for()
+            before = bots.count()
+            asked = ask("jag vill prata med en människa")
+            bots.nth(before).wait_for()  # told what happens next
+            row = console.locator("#queue-body tr").first
+            row.wait_for()
+            handoff_id = row.get_attribute("data-id")
+            delays["request_to_queue_s"] = seen_at(console, f"row:{handoff_id}") - asked
+            assert "socketio" in row.inner_text()
+
+            row.locator("button.claim").click()
+            console.wait_for_selector("#reply-form", state="visible")
+            widget.locator(".rw-sign-counsellor_joined").first.wait_for()  # "a counsellor joined"
+            reply = "Hej, jag är Anna, rådgivare. Berätta mer!"
+            console.fill("#reply-text", reply)
+            console.click("#reply-send")
+            widget.locator(".rw-msg.rw-counsellor", has_text=reply).first.wait_for()
+            delays["reply_to_user_s"] = widget_seen_at(widget, reply) - seen_at(console, "sent")
+
+            answer = "Jag fick beslutet i måndags."
+            said = ask(answer)
+            console.locator("#transcript li.user", has_text=answer).wait_for()
+            delays["user_to_console_s"] = seen_at(console, f"turn:{answer}") - said
+            assert delays["user_to_console_s"] < 1.0, delays
+
+            console.click("#handback-button")
+            console.locator("#conversation-notice", has_text="Handed back").wait_for()
+            widget.locator(".rw-sign-bot_back").first.wait_for()  # "the assistant is back"
+            before = widget.locator(".rw-msg.rw-bot", has_text="tre veckor").count()
+            ask("Och hur lång tid har jag på mig att överklaga beslutet?")
+            widget.locator(".rw-msg.rw-bot", has_text="tre veckor").nth(before).wait_for()
+            widget.screenshot(path=str(SCREENSHOT.with_name("console-widget-user.png")))
+            console.screenshot(path=str(SCREENSHOT.with_name("console-widget-staff.png")))
+        finally:
+            browser.close()
+    assert problems == [], problems
+    print(f"\nmeasured delays with the widget: {json.dumps(delays)}")
+    recorded = json.loads(STACK_DELAYS.read_text()) if STACK_DELAYS.is_file() else {}
+    recorded["widget"] = {k: round(v, 3) for k, v in delays.items()}
+    STACK_DELAYS.write_text(json.dumps(recorded, indent=2))
