@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager

@@ -369,7 +369,42 @@ def test_keyboard_alone_reaches_the_input_and_the_buttons(stack: Stack, browser)
     watch.assert_clean()
 
 
-def test_make_widget_builds_from_the_lock_file() -> None:
-    """`make widget` is up to date after the build the stack used (nothing left to do)."""
+def test_messages_written_offline_are_sent_on_reconnect_in_order_once(
+    stack: Stack, browser
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    context, page, watch, _ = open_page(browser, "sv-SE", PHONE)
+    page.locator(".rw-privacy .rw-primary").click()
+    ask(page, SWEDISH_QUESTION, expect="tre veckor")
+    settle(page)
+    context.set_offline(True)
+    page.locator(".rw-status.rw-status_offline").wait_for(timeout=30_000)
+    offline = ["hej", "vad kostar ett offentligt biträde?"]
+    for text in offline:
+        page.locator("#rw-input").fill(text)
+        page.locator("#rw-input").press("Enter")
+    assert page.locator(".rw-user .rw-state").count() == 2  # shown as waiting
+    started = time.monotonic()
+    context.set_offline(False)
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    expect(page.locator(".rw-user .rw-state")).to_have_count(0, timeout=ANSWER_WAIT_MS)
+    metrics["offline_queue_sent_after_reconnect_s"] = round(time.monotonic() - started, 2)
+    settle(page)
+    # what the server has: each message once, in the order written
+    page.evaluate("""() => { for (const key of Object.keys(localStorage))
+                               if (key.endsWith(':messages')) localStorage.removeItem(key); }""")
+    page.reload()
+    page.locator(".rw-msg.rw-bot", has_text="tre veckor").first.wait_for(timeout=30_000)
+    users = [t.split("\n")[-1].strip() for t in page.locator(".rw-user").all_inner_texts()]
+    assert users == [SWEDISH_QUESTION, *offline], users
+    context.close()
+    # going offline makes Chromium log the failed long-poll; nothing else may go wrong
+    watch.errors = [e for e in watch.errors if "ERR_INTERNET_DISCONNECTED" not in e]
+    watch.assert_clean()
+
+
+def test_the_built_widget_is_up_to_date() -> None:
+    """The widget.js these tests ran is the one `make widget` makes of the sources now."""
     result = subprocess.run(["make", "-q", "widget"], cwd=ROOT, capture_output=True, timeout=60)
     assert result.returncode == 0, "widget.js is older than its sources: run `make widget`"

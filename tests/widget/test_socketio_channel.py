@@ -28,7 +28,7 @@ from bot.channels.socketio import (
     history_messages,
     parse_origins,
 )
-from bot.settings import ROOT, LANGUAGES, SettingsError
+from bot.settings import LANGUAGES, ROOT, SettingsError
 from tests.widget.sockets import ORIGIN, SECRET, Client, StandInAgent, clients, serve
 
 
