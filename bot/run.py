@@ -96,6 +96,14 @@ def service_env(settings: Settings) -> dict[str, str]:
     env.update(
         {
             "ACTION_ENDPOINT_URL": settings.action_endpoint_url,
+            # Every process sees the same settings as this one (a Stack with its own ports and
+            # var/ in tests, say): the console serves the widget page pointing at this Rasa.
+            "BIND_HOST": settings.host,
+            "RASA_PORT": str(settings.rasa_port),
+            "ACTION_PORT": str(settings.action_port),
+            "CONSOLE_PORT": str(settings.console_port),
+            "VAR_DIR": str(settings.var_dir),
+            "OFFICE_HOURS": settings.office_hours,
             "DATABASE_URL": settings.database_url,
             "RASA_JWT_SECRET": jwt_secret(settings),
             "RASA_URL": settings.rasa_url,
