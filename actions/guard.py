@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -34,6 +35,36 @@ logger = logging.getLogger(__name__)
 
 ACTION_GUARD = "action_validate_slot_mappings"
 _background: set[asyncio.Task] = set()
+
+# The phrase the assistant itself tells a waiting user to write to cancel (the quoted words in
+# the `handoff_already` text, per language): it must cancel even when the classifier reads it
+# as something else ("nej tack, strunta i det" as thanks).
+_QUOTED = re.compile(r"[«“”\"]([^«»“”\"]{2,40})[»”\"]")
+_NOT_WORD = re.compile(r"[^\w\s]+")
+
+
+def _plain(text: str) -> str:
+    return " ".join(_NOT_WORD.sub(" ", text.casefold()).split())
+
+
+def is_cancel_phrase(text: str, lang: str) -> bool:
+    """True when ``text`` is the cancel phrase the user was told to write, alone or at the
+    start or end of a short message ("nej tack, strunta i det"); not when it is inside a
+    sentence that says something else ("мне не надо депортацию")."""
+    try:
+        template = content().text("handoff_already", lang)
+    except Exception:  # a missing text must not break the guard
+        return False
+    said = _plain(text or "")
+    for phrase in (_plain(p) for p in _QUOTED.findall(template)):
+        if not phrase or not said:
+            continue
+        extra = len(said.split()) - len(phrase.split())
+        if said == phrase or (
+            0 < extra <= 3 and (said.startswith(phrase + " ") or said.endswith(" " + phrase))
+        ):
+            return True
+    return False
 
 
 async def _resume_later(conversation_id: str) -> None:
@@ -71,7 +102,7 @@ class ActionGuardPausedConversation(Action):
             except SQLAlchemyError:
                 logger.exception("Could not mark a handoff urgent")
             return []
-        if intent == "deny":
+        if intent == "deny" or is_cancel_phrase(tracker.latest_message.get("text") or "", lang):
             try:
                 with session(store_url()) as db:
                     cancelled = handoffs.cancel_handoff(db, conversation_id=tracker.sender_id)

@@ -224,3 +224,53 @@ async def test_small_talk_and_unknown_intent(db_url: str) -> None:
         tracker = make_tracker("x", intent, slots={"language": "en", "intro_shown": True})
         dispatcher, _ = await run(ActionAnswer(), tracker)
         assert texts(dispatcher)[0].strip(), intent
+
+
+async def _paused_guard(db_url: str, text: str, intent: str, lang: str, monkeypatch):
+    """The guard on a paused conversation that waits for a counsellor; the background resume
+    is recorded instead of calling Rasa."""
+    import actions.guard as guard
+    from bot.store import handoffs
+
+    resumed: list[str] = []
+
+    async def fake_resume(conversation_id: str) -> None:
+        resumed.append(conversation_id)
+
+    monkeypatch.setattr(guard, "_resume_later", fake_resume)
+    from actions.handoff import store_url
+
+    store_url()  # creates the tables, as the action server does
+    with session(db_url) as db:
+        handoffs.request_handoff(db, conversation_id="test-user", channel="rest", language=lang,
+                                 reason="request_human")  # fmt: skip
+    tracker = make_tracker(text, intent, slots={"language": lang})
+    tracker._paused = True
+    dispatcher = CollectingDispatcher()
+    events = await guard.ActionGuardPausedConversation().run(dispatcher, tracker, {})
+    for task in list(guard._background):
+        await task
+    return events, texts(dispatcher), resumed
+
+
+@pytest.mark.parametrize(("text", "intent", "lang"), [
+    ("nej tack, strunta i det", "thank", "sv"),   # the phrase the bot suggested, read as thanks
+    ("never mind", "deny", "en"),
+    ("не надо", "deny", "ru"),
+])  # fmt: skip
+async def test_cancel_phrase_while_waiting_cancels_and_resumes(
+    db_url: str, monkeypatch, text: str, intent: str, lang: str
+) -> None:
+    events, said, resumed = await _paused_guard(db_url, text, intent, lang, monkeypatch)
+    assert resumed == ["test-user"]
+    assert said and "handoff_id" in [e.get("name") for e in events]
+    with session(db_url) as db:
+        assert db.execute(select(Handoff.status)).scalar_one() == "cancelled"
+
+
+async def test_other_words_while_waiting_do_not_cancel(db_url: str, monkeypatch) -> None:
+    events, said, resumed = await _paused_guard(
+        db_url, "мне не надо депортацию", "police_enforcement", "ru", monkeypatch)
+    assert resumed == [] and said == [] and events == []
+    with session(db_url) as db:
+        assert db.execute(select(Handoff.status)).scalar_one() == "waiting"
