@@ -29,29 +29,12 @@ def jwt_secret(settings: Settings) -> str:
     """The secret of Rasa's HTTP API JWTs: from the environment; in dev, generated into var/."""
     if settings.rasa_jwt_secret:
         return settings.require_secret("RASA_JWT_SECRET", settings.rasa_jwt_secret)
-    if settings.profile == "production":
-        raise SettingsError("RASA_JWT_SECRET is required in the production profile")
-    path = settings.var_dir / "rasa_jwt_secret"
-    if not path.exists():
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return dev_secret(settings, "RASA_JWT_SECRET")
 
 
 def telegram_secret(settings: Settings) -> str:
     """The Telegram webhook's secret token: from the environment; in dev, generated into var/."""
-    value = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
-    if value:
-        return settings.require_secret("TELEGRAM_WEBHOOK_SECRET", value)
-    if settings.profile == "production":
-        raise SettingsError("TELEGRAM_WEBHOOK_SECRET is required in the production profile")
-    path = settings.var_dir / "telegram_webhook_secret"
-    if not path.exists():
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return dev_secret(settings, "TELEGRAM_WEBHOOK_SECRET")
 
 
 def dev_secret(settings: Settings, name: str) -> str:
