@@ -151,10 +151,11 @@ class Stack:
             rasa = self._spawn(
                 "rasa",
                 [
-                    str(BIN / "rasa"), "run", "--model", str(model_path()),
+                    # `rasa run`; the JWT secret reaches it from the environment, never
+                    # through the command line that every local user can read.
+                    str(BIN / "python"), "-m", "bot.rasa_server", "--model", str(model_path()),
                     "--endpoints", "endpoints.yml", "--credentials", str(credentials_file(s, env)),
-                    "--interface", s.host, "--port", str(s.rasa_port),
-                    "--enable-api", "--jwt-secret", env["RASA_JWT_SECRET"], "--jwt-method", "HS256",
+                    "--interface", s.host, "--port", str(s.rasa_port), "--enable-api",
                 ],
                 env,
             )  # fmt: skip

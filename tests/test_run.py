@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -31,9 +32,12 @@ def children_of(pid: int) -> set[int]:
 
 
 def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    # A secret that starts with "-" (one random secret in 64 does) must not be read as an option.
+    secret = "-" + secrets.token_urlsafe(32)
     env = dict(
         os.environ, RASA_PORT="5405", ACTION_PORT="5455", CONSOLE_PORT="8405",
         DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}", VAR_DIR=str(tmp_path),
+        RASA_JWT_SECRET=secret,
     )  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.run"], cwd=ROOT, env=env,
@@ -52,6 +56,10 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
             assert response.status == 200
         started = children_of(proc.pid)
         assert len(started) >= 2
+        # the secret is in no command line that other local users can read
+        for pid in started:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            assert secret not in cmdline, cmdline
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         time.sleep(1)

@@ -1,0 +1,27 @@
+"""`rasa run` with the HTTP API's JWT secret taken from the environment.
+
+Rasa 3.6 reads the secret only from its command line, where every local user sees it in the
+process list (`ps`, /proc/<pid>/cmdline). This entry point puts it into Rasa's own argument
+list inside the process: ``python -m bot.rasa_server <rasa run options>`` with
+``RASA_JWT_SECRET`` set. The ``--jwt-secret=value`` form also keeps a secret that starts with
+"-" from being read as an option.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    secret = os.environ.get("RASA_JWT_SECRET")
+    if not secret:
+        sys.exit("RASA_JWT_SECRET is not set")
+    sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}", "--jwt-method=HS256"]
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
