@@ -20,6 +20,9 @@ def main() -> None:
     sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}", "--jwt-method=HS256"]
     from rasa.__main__ import main as rasa_main
 
+    from bot.rasa_speed import install
+
+    install()  # see bot/rasa_speed.py: the action response schema is checked once, not per call
     rasa_main()
 
 
