@@ -6,6 +6,11 @@ which re-checks Rasa's own response schema against the JSON-Schema meta-schema (
 ``$dynamicRef`` resolution) for every answer of the action server, twice per message here.
 The response is still validated, against the same schema, with the same error; only the schema
 check and the validator construction happen once per process.
+
+Second, ``action_validate_slot_mappings`` (actions/guard.py) is called by Rasa on every user turn,
+each time with the whole tracker rebuilt and sent to the action server; the guard acts only in a
+paused conversation and returns nothing otherwise. Outside a pause the call is skipped, with the
+result Rasa would have computed from the guard's empty answer: the extracted slot events.
 """
 
 from __future__ import annotations
@@ -59,3 +64,22 @@ def install() -> None:
 
     _validate_action_result._cached = True  # type: ignore[attr-defined]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    _skip_guard_outside_a_pause()
+
+
+def _skip_guard_outside_a_pause() -> None:
+    from rasa.core.actions.action import ActionExtractSlots
+    from rasa.shared.core.events import SlotSet
+
+    original = ActionExtractSlots._execute_validation_action
+
+    async def _execute_validation_action(
+        self: ActionExtractSlots, extraction_events: list, output_channel: Any, nlg: Any,
+        tracker: Any, domain: Any,
+    ) -> list:
+        if not tracker.is_paused():
+            # what Rasa returns when the validation action answers [] (actions/guard.py)
+            return [event for event in extraction_events if isinstance(event, SlotSet)]
+        return await original(self, extraction_events, output_channel, nlg, tracker, domain)
+
+    ActionExtractSlots._execute_validation_action = _execute_validation_action  # type: ignore

@@ -48,3 +48,38 @@ def test_installed_on_remote_action_keeps_rasas_error_text() -> None:
     assert action._validate_action_result({"events": []}) is True
     with pytest.raises(jsonschema.ValidationError, match="Failed to validate Action server"):
         action._validate_action_result({"events": "x"})
+
+
+async def test_guard_is_called_only_in_a_paused_conversation(monkeypatch) -> None:
+    """Outside a pause the guard (actions/guard.py) answers [], so Rasa's result is the slot
+    events; the HTTP call is skipped. In a pause it is called as before."""
+    from rasa.core.actions.action import ActionExtractSlots
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, ConversationPaused, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    install()
+    domain = Domain.from_yaml(
+        "version: '3.1'\nintents: [deny]\nslots:\n  language:\n    type: text\n"
+        "    mappings: [{type: custom}]\nactions: [action_validate_slot_mappings]\n"
+    )
+    calls: list[str] = []
+
+    async def fake_run_custom_action(self, name, output_channel, nlg, tracker, domain):
+        calls.append(name)
+        return [SlotSet("language", "ar")]
+
+    monkeypatch.setattr(ActionExtractSlots, "_run_custom_action", fake_run_custom_action)
+    action = ActionExtractSlots(None)
+    extracted = [SlotSet("language", "sv")]
+    events = [ActionExecuted("action_listen"), UserUttered("nej", {"name": "deny"})]
+
+    calm = DialogueStateTracker.from_events("a", events, slots=domain.slots)
+    assert await action._execute_validation_action(extracted, None, None, calm, domain) == extracted
+    assert calls == []
+
+    paused = DialogueStateTracker.from_events("b", [ConversationPaused(), *events],
+                                              slots=domain.slots)
+    result = await action._execute_validation_action(extracted, None, None, paused, domain)
+    assert calls == ["action_validate_slot_mappings"]
+    assert result == [SlotSet("language", "ar")]
