@@ -16,7 +16,7 @@ SPACY_SV := build/spacy_sv/meta.json
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install train run shell test eval bench lint content-status system-deps clean telegram-polling
+.PHONY: help install train run shell test eval bench lint content-status system-deps clean telegram-polling purge audit
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ system-deps: ## Debian packages the browser tests need (chromium)
 
 test: train system-deps widget ## Everything: unit, content, conversation, NLU accuracy, end-to-end
 	$(PY) -m pytest -q -p no:cacheprovider
+
+purge: install ## Delete conversations past the retention period now (RETENTION_DAYS, default 30)
+	$(PY) -m bot.store.retention purge
 
 eval: train ## NLU accuracy, macro-F1 and confusions per language on the held-out split
 	$(PY) -m bot.nlu.evaluate

@@ -5,6 +5,7 @@ passing routers in. The console leaves ``GET /`` to the widget demo page.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
@@ -25,7 +26,7 @@ from bot.console.ratelimit import SlidingWindow
 from bot.console.routers import audit, auth, handoffs, pages, texts
 from bot.rasa_api import RasaAPI, RasaAPIError
 from bot.settings import Settings, SettingsError
-from bot.store import sessions
+from bot.store import retention, sessions
 from bot.store.db import init_db
 from bot.store.db import session as open_session
 
@@ -89,13 +90,20 @@ def create_app(
     rasa = rasa or rasa_from_env(settings)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    purge_every = retention.interval_minutes() * 60  # SettingsError before the start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_session(settings.database_url) as db:
             purged = sessions.purge_expired(db)
         logger.info("Console ready (%d expired sessions removed)", purged)
+        # Conversations past the retention period: purged now and every interval after.
+        purge_job = asyncio.create_task(
+            retention.retention_job(settings.database_url, settings.retention_days, purge_every)
+        )
         yield
+        purge_job.cancel()
+        await asyncio.gather(purge_job, return_exceptions=True)
         if isinstance(rasa, PooledRasaAPI):
             await rasa.aclose()
 

@@ -3,13 +3,26 @@
 Rasa's SQL tracker store keeps events in its table ``events`` (sender_id, timestamp, ...);
 the project's own tables hold handoffs and audit entries. Deleting a conversation removes all
 of them. Only counts are logged, never an id or a text.
+
+The retention purge runs two ways:
+
+- as a command: ``python -m bot.store.retention purge`` (``make purge``), settings from the
+  environment (DATABASE_URL, RETENTION_DAYS); it prints the counts and exits 0, or 2 when the
+  settings are unusable;
+- as a periodic job inside the console process (``retention_job``), every
+  RETENTION_INTERVAL_MINUTES (default 60), the first run right at start.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from sqlalchemy import column, delete, func, inspect, select, table
 from sqlalchemy.orm import Session
@@ -21,20 +34,26 @@ logger = logging.getLogger(__name__)
 RASA_EVENTS = table("events", column("sender_id"), column("timestamp"))
 
 
+DEFAULT_INTERVAL_MINUTES = 60
+
+
 @dataclass
 class Deleted:
     events: int = 0
     handoffs: int = 0
     audit: int = 0
+    conversations: int = 0
 
 
 def _has_rasa_events(session: Session) -> bool:
     return inspect(session.get_bind()).has_table("events")
 
 
-def delete_conversation(session: Session, *, conversation_id: str) -> Deleted:
+def delete_conversation(
+    session: Session, *, conversation_id: str, log: bool = True
+) -> Deleted:
     """Every trace of one conversation: tracker events, handoffs, audit entries."""
-    deleted = Deleted()
+    deleted = Deleted(conversations=1)
     if _has_rasa_events(session):
         deleted.events = session.execute(
             delete(RASA_EVENTS).where(RASA_EVENTS.c.sender_id == conversation_id)
@@ -54,45 +73,151 @@ def delete_conversation(session: Session, *, conversation_id: str) -> Deleted:
         delete(Handoff).where(Handoff.conversation_id == conversation_id)
     ).rowcount
     session.commit()
-    logger.info(
-        "Deleted a conversation: %d events, %d handoffs, %d audit entries",
-        deleted.events, deleted.handoffs, deleted.audit,
-    )  # fmt: skip
+    if log:
+        logger.info(
+            "Deleted a conversation: %d events, %d handoffs, %d audit entries",
+            deleted.events, deleted.handoffs, deleted.audit,
+        )  # fmt: skip
     return deleted
 
 
 def purge(session: Session, *, older_than_days: int, now: float | None = None) -> Deleted:
     """Conversations whose last message is older than the retention period.
 
-    A conversation with an open handoff is kept until the handoff is closed.
+    A conversation with an open (waiting or claimed) handoff is kept until the handoff is
+    closed. A conversation that has handoffs but no tracker events left counts from the last
+    change of its handoffs.
     """
     now = now if now is not None else time.time()
     cutoff = now - older_than_days * 86400
     total = Deleted()
-    if not _has_rasa_events(session):
-        return total
-    last_seen = (
-        select(RASA_EVENTS.c.sender_id, func.max(RASA_EVENTS.c.timestamp).label("last"))
-        .group_by(RASA_EVENTS.c.sender_id)
-        .subquery()
-    )
-    stale = list(
-        session.execute(select(last_seen.c.sender_id).where(last_seen.c.last < cutoff)).scalars()
-    )
+    stale: set[str] = set()
+    has_events = _has_rasa_events(session)
+    if has_events:
+        last_seen = (
+            select(RASA_EVENTS.c.sender_id, func.max(RASA_EVENTS.c.timestamp).label("last"))
+            .group_by(RASA_EVENTS.c.sender_id)
+            .subquery()
+        )
+        stale.update(
+            session.execute(
+                select(last_seen.c.sender_id).where(last_seen.c.last < cutoff)
+            ).scalars()
+        )
+    # handoffs whose conversation has no events (any more): their own last change counts
+    cutoff_dt = datetime.fromtimestamp(cutoff, timezone.utc).replace(tzinfo=None)
+    orphans = select(Handoff.conversation_id).where(Handoff.updated_at < cutoff_dt)
+    if has_events:
+        orphans = orphans.where(
+            ~select(RASA_EVENTS.c.sender_id)
+            .where(RASA_EVENTS.c.sender_id == Handoff.conversation_id)
+            .exists()
+        )
+    stale.update(session.execute(orphans).scalars())
     open_ids = set(
         session.execute(
             select(Handoff.conversation_id).where(Handoff.status.in_(HandoffStatus.OPEN))
         ).scalars()
     )
-    for conversation_id in stale:
+    kept = 0
+    for conversation_id in sorted(stale):
         if conversation_id in open_ids:
+            kept += 1
             continue
-        one = delete_conversation(session, conversation_id=conversation_id)
+        one = delete_conversation(session, conversation_id=conversation_id, log=False)
+        total.conversations += 1
         total.events += one.events
         total.handoffs += one.handoffs
         total.audit += one.audit
+    session.commit()
     logger.info(
-        "Retention purge: %d events, %d handoffs, %d audit entries deleted",
-        total.events, total.handoffs, total.audit,
+        "Retention purge (%d days): %d conversations, %d events, %d handoffs, %d audit entries "
+        "deleted; %d kept for an open handoff",
+        older_than_days, total.conversations, total.events, total.handoffs, total.audit, kept,
     )  # fmt: skip
     return total
+
+
+def interval_minutes() -> float:
+    """RETENTION_INTERVAL_MINUTES from the environment (default 60; must be > 0)."""
+    raw = os.environ.get("RETENTION_INTERVAL_MINUTES", "")
+    if not raw.strip():
+        return DEFAULT_INTERVAL_MINUTES
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        from bot.settings import SettingsError
+
+        raise SettingsError("RETENTION_INTERVAL_MINUTES must be a positive number")
+    return value
+
+
+def purge_database(database_url: str, older_than_days: int) -> Deleted:
+    """One purge on the database at ``database_url`` (its own session)."""
+    from bot.store.db import session as open_session
+
+    with open_session(database_url) as db:
+        return purge(db, older_than_days=older_than_days)
+
+
+async def retention_job(
+    database_url: str, older_than_days: int, interval_seconds: float,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Purge now and then every ``interval_seconds`` until cancelled (or ``stop`` is set).
+
+    The purge runs in a worker thread: the console's event loop keeps serving meanwhile. A
+    failed run is logged (its kind only) and the job goes on.
+    """
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(purge_database, database_url, older_than_days)
+        except Exception as exc:  # a locked or unreachable database: next time
+            logger.warning("Retention purge failed (%s); trying again later", type(exc).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), interval_seconds)
+        except asyncio.TimeoutError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.settings import SettingsError, get_settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.store.retention",
+        description="Delete conversations older than the retention period (RETENTION_DAYS).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("purge", help="delete what is past the retention period, now")
+    run.add_argument("--days", type=int, default=None,
+                     help="override RETENTION_DAYS (whole days, at least 1)")  # fmt: skip
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"Not purged: {exc}", file=sys.stderr)
+        return 2
+    days = settings.retention_days if args.days is None else args.days
+    if days < 1:
+        print("Not purged: the retention period must be at least 1 day", file=sys.stderr)
+        return 2
+    from bot.store.db import init_db
+
+    init_db(settings.database_url)
+    deleted = purge_database(settings.database_url, days)
+    print(
+        f"Retention purge ({days} days): {deleted.conversations} conversations, "
+        f"{deleted.events} events, {deleted.handoffs} handoffs, {deleted.audit} audit entries "
+        "deleted"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
