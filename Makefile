@@ -68,8 +68,11 @@ system-deps: ## Debian packages the browser tests need (chromium)
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: train system-deps widget ## Everything: unit, content, conversation, NLU accuracy, end-to-end
+test: train system-deps widget audit ## Everything: unit, content, conversation, NLU accuracy, end-to-end
 	$(PY) -m pytest -q -p no:cacheprovider
+
+audit: install ## Known vulnerabilities in the installed packages (pip-audit in build/audit-venv): reported, never failing
+	$(PY) -m bot.privacy.audit
 
 purge: install ## Delete conversations past the retention period now (RETENTION_DAYS, default 30)
 	$(PY) -m bot.store.retention purge
