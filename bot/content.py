@@ -35,6 +35,7 @@ COUNTRY_VARIANTS = ("both", "reestablishment_only", "eu_only", "none")
 PLACEHOLDERS = {
     "retention_days", "office_hours", "country", "sources", "checked", "wait_minutes",
     "next_open",
+    "date", "days", "remind_date", "left",  # deadline reminders (actions/reminders.py)
 }  # fmt: skip
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 

@@ -5,6 +5,8 @@ process list (`ps`, /proc/<pid>/cmdline). This entry point puts it into Rasa's o
 list inside the process: ``python -m bot.rasa_server <rasa run options>`` with
 ``RASA_JWT_SECRET`` set. The ``--jwt-secret=value`` form also keeps a secret that starts with
 "-" from being read as an option.
+
+It also restores the deadline reminders Rasa keeps only in memory (bot/reminders.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ def main() -> None:
     from bot.rasa_speed import install
 
     install()  # see bot/rasa_speed.py: the action response schema is checked once, not per call
+    from bot import reminders
+
+    # see bot/reminders.py: deadline reminders restored from the database after the server
+    # started, sent once, timed on bot/clock.py
+    reminders.install()
     rasa_main()
 
 

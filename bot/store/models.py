@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -98,3 +98,23 @@ class ConsoleSession(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
     last_seen_at = Column(DateTime, nullable=False, default=utcnow)
     expires_at = Column(DateTime, nullable=False, index=True)
+
+
+class Reminder(Base):
+    """An opt-in deadline reminder (actions/reminders.py). Rasa keeps scheduled reminders in
+    memory only; this row lets bot/reminders.py schedule it again after a restart. ``name`` is
+    the Rasa reminder's name, which is also its job id in Rasa's scheduler. Deleted with the
+    conversation; ``delivered_at`` is set by the one server that sends it."""
+
+    __tablename__ = "reminders"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    name = Column(String(64), nullable=False, unique=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    language = Column(String(8), nullable=False, default="sv")
+    kind = Column(String(16), nullable=False)  # appeal | departure
+    deadline = Column(Date, nullable=False)
+    remind_at = Column(DateTime, nullable=False)  # UTC, naive, on the assistant's clock
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    delivered_at = Column(DateTime, index=True)
