@@ -8,12 +8,13 @@ import os
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, ReminderCancelled
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import content, resolve_language, send
 from actions.handoff import store_url
 from bot.rasa_api import RasaAPI, RasaAPIError
+from bot.reminders import reminder_name
 from bot.store.db import session
 from bot.store.retention import delete_conversation
 
@@ -53,4 +54,5 @@ class ActionDeleteData(Action):
         task = asyncio.get_running_loop().create_task(delete_after_turn(tracker.sender_id))
         _background.add(task)
         task.add_done_callback(_background.discard)
-        return []
+        # the scheduled deadline reminder goes too (its row goes with the conversation)
+        return [ReminderCancelled(name=reminder_name(tracker.sender_id))]

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from sqlalchemy import column, delete, func, inspect, select, table
 from sqlalchemy.orm import Session
 
-from bot.store.models import AuditEntry, Handoff, HandoffStatus
+from bot.store.models import AuditEntry, Handoff, HandoffStatus, Reminder
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def delete_conversation(
     deleted.handoffs = session.execute(
         delete(Handoff).where(Handoff.conversation_id == conversation_id)
     ).rowcount
+    session.execute(delete(Reminder).where(Reminder.conversation_id == conversation_id))
     session.commit()
     if log:
         logger.info(
