@@ -80,15 +80,20 @@ def reminder_text(kind: str, deadline: date, lang: str) -> str:
     return f"{text}\n\n{source_line(answer, lang)}"
 
 
-def offer(dispatcher: CollectingDispatcher, tracker: Tracker, lang: str) -> bool:
+def offer(dispatcher: CollectingDispatcher, tracker: Tracker, lang: str,
+          kind: str | None = None, deadline: date | None = None) -> bool:
     """The offer with its button, when a reminder is possible here; whether it was made.
 
-    For actions/deadlines.py to call at the end of its answer (or run ``action_offer_reminder``
-    after it)."""
-    found = deadline_of(tracker)
-    if found is None or channel_of(tracker) not in r.CHANNELS:
+    ``action_offer_reminder`` runs it on the slots. actions/deadlines.py may call it at the end
+    of its answer with the deadline it has just computed (its slot events are not applied yet):
+    ``offer(dispatcher, tracker, lang, kind, deadline.date)``."""
+    if kind is None or deadline is None:
+        found = deadline_of(tracker)
+        if found is None:
+            return False
+        kind, deadline = found
+    if kind not in r.KINDS or channel_of(tracker) not in r.CHANNELS:
         return False
-    _, deadline = found
     if r.remind_time(deadline) is None:
         return False
     c = content()

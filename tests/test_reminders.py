@@ -356,3 +356,19 @@ def test_rules_and_domain_know_the_reminder_intents() -> None:
     assert "action_offer_reminder" in domain["actions"]
     for slot in ("deadline_kind", "deadline_date"):  # actions/deadlines.py fills them
         assert slot in domain["slots"]
+
+
+async def test_offer_with_the_deadline_just_computed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """actions/deadlines.py's answer offers before its slot events are applied."""
+    from actions.reminders import offer
+
+    freeze(monkeypatch, tmp_path, at(2026, 11, 23))
+    dispatcher = CollectingDispatcher()
+    t = tracker(channel="telegram", lang="sv", kind=None, deadline=None)
+    assert offer(dispatcher, t, "sv", "departure", date(2026, 12, 20))
+    [message] = dispatcher.messages
+    assert message["text"] == C.text("reminder_offer", "sv", days=3, date="2026-12-20")
+    assert not offer(CollectingDispatcher(), t, "sv", "other", date(2026, 12, 20))
+    assert not offer(CollectingDispatcher(), tracker(channel="rest"), "sv", "appeal", DEADLINE)
