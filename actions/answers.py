@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
@@ -23,8 +23,12 @@ from actions.common import (
     send,
     source_line,
 )
+from actions.deadlines import FORM as DEADLINE_FORM
+from actions.deadlines import compute_payload
 
 ACTION_ANSWER = "action_answer"
+# Answers that offer to work out the person's own date (the deadline form).
+DEADLINE_KINDS = {"appeal_deadline": "appeal", "departure_deadline": "departure"}
 # Conversation intents answered from texts.yml rather than an answer file.
 SMALL_TALK = (
     "greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "capabilities",
@@ -53,6 +57,9 @@ class ActionAnswer(Action):
         pending = tracker.get_slot(SLOT_PENDING)
         c = content()
         events.append(SlotSet(SLOT_FALLBACKS, 0.0))
+        if tracker.active_loop_name == DEADLINE_FORM:
+            # "no", "stop" or another question inside the deadline form: it ends there
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
 
         # A bare yes/no answers the question asked just before.
         if pending and intent in ("affirm", "deny"):
@@ -88,6 +95,12 @@ class ActionAnswer(Action):
                 buttons = [
                     button(c.title(rel, lang), f"/{rel}", lang) for rel in answer.related[:3]
                 ]
+                if intent in DEADLINE_KINDS:  # the general rule first, the own date offered
+                    compute = button(
+                        c.text("button_compute_deadline", lang),
+                        compute_payload(DEADLINE_KINDS[intent]), lang,
+                    )  # fmt: skip
+                    buttons.insert(0, compute)
                 send(dispatcher, text, lang, buttons, custom_topic=intent)
         else:
             key = intent if intent in SMALL_TALK else "out_of_scope"

@@ -36,6 +36,7 @@ PLACEHOLDERS = {
     "retention_days", "office_hours", "country", "sources", "checked", "wait_minutes",
     "next_open",
     "date", "days", "remind_date", "left",  # deadline reminders (actions/reminders.py)
+    "start", "final", "holiday",  # the deadline form (actions/deadlines.py)
 }  # fmt: skip
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 

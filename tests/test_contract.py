@@ -15,7 +15,11 @@ INTENTS = list(TAXONOMY["intents"])
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 # Intents sent only as button payloads ("/name") or by Rasa itself: in the domain, never in
 # the taxonomy, no NLU examples (test_training_examples_per_intent rejects any).
-PAYLOAD_ONLY = {"remind_deadline", "cancel_reminder", "EXTERNAL_deadline_reminder"}
+PAYLOAD_ONLY = {"remind_deadline", "cancel_reminder", "EXTERNAL_deadline_reminder",
+                "compute_deadline", "inform_deadline"}  # fmt: skip
+# Entities only in button payloads ('/compute_deadline{"deadline_kind":"appeal"}'), never
+# annotated in training data.
+PAYLOAD_ONLY_ENTITIES = {"deadline_kind", "deadline_decision", "deadline_basis"}
 # Minimum training examples per intent and language.
 MINIMUM = {"sv": 20, "en": 15, "ar": 15, "fa": 15, "so": 15, "ti": 15, "ru": 15}
 
@@ -35,7 +39,14 @@ def test_domain_has_exactly_the_contract_intents() -> None:
     assert [i for i in DOMAIN["intents"] if i not in PAYLOAD_ONLY] == INTENTS
     assert set(DOMAIN["intents"]) == set(INTENTS) | PAYLOAD_ONLY
     assert len(INTENTS) == 41
-    assert set(DOMAIN["entities"]) == {"language", "country"}
+    assert set(DOMAIN["entities"]) == {"language", "country"} | PAYLOAD_ONLY_ENTITIES
+
+
+def test_payload_only_entities_are_never_annotated() -> None:
+    for path in sorted((ROOT / "data" / "nlu").rglob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        for entity in PAYLOAD_ONLY_ENTITIES:
+            assert f'"entity": "{entity}"' not in text, (path, entity)
 
 
 def test_every_intent_has_a_rule() -> None:
