@@ -372,3 +372,44 @@ async def test_offer_with_the_deadline_just_computed(
     assert message["text"] == C.text("reminder_offer", "sv", days=3, date="2026-12-20")
     assert not offer(CollectingDispatcher(), t, "sv", "other", date(2026, 12, 20))
     assert not offer(CollectingDispatcher(), tracker(channel="rest"), "sv", "appeal", DEADLINE)
+
+
+async def test_scheduled_jobs_follow_the_movable_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside Rasa: the job (Rasa's own scheduler, the reminder's name as id) runs at the real
+    time the assistant's clock shows the reminder's time, also after the clock moved."""
+    import asyncio
+    import time
+
+    from rasa.core import jobs
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    fired: list[float] = []
+
+    class Processor:  # what Rasa's scheduler calls back; the scheduling is under test
+        async def handle_reminder(self, event, sender_id, output) -> None:  # type: ignore[no-untyped-def]
+            fired.append(time.monotonic())
+
+    trigger = clock.now() + timedelta(days=7)
+    event = r._event(r.Pending(r.reminder_name("s"), "s", "telegram", "en", "appeal",
+                               (trigger + timedelta(days=3)).date(), trigger))  # fmt: skip
+    jobs.kill_scheduler()
+    try:
+        await r._schedule(Processor(), event, "s", None)
+        scheduler = await jobs.scheduler()
+        job = scheduler.get_job(r.reminder_name("s"))
+        assert abs((job.next_run_time - trigger).total_seconds()) < 1
+        clock.set_offset(7 * 86400 - 2.0)  # due in two seconds
+        moved = time.monotonic()
+        assert r.retime_jobs(scheduler) == 1
+        await asyncio.sleep(1.2)
+        assert fired == []
+        await asyncio.sleep(2.0)
+        assert len(fired) == 1 and 1.5 < fired[0] - moved < 3.0
+        # overdue (the server was down): at once
+        await r._schedule(Processor(), event, "s", None)
+        await asyncio.sleep(1.0)
+        assert len(fired) == 2
+    finally:
+        jobs.kill_scheduler()
