@@ -16,7 +16,7 @@ SPACY_SV := build/spacy_sv/meta.json
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install train run shell test eval bench lint content-status system-deps clean telegram-polling purge audit
+.PHONY: help install train run run-production bench-production shell test eval bench lint content-status system-deps clean telegram-polling purge audit
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -56,17 +56,27 @@ $(WIDGET_JS): $(WIDGET_STAMP) $(WIDGET_SRC)
 run: train widget ## Start action server, Rasa (REST + socket.io) and the console; Ctrl-C stops all
 	$(PY) -m bot.run
 
+run-production: train widget system-deps ## The production profile: PostgreSQL, Redis, RabbitMQ, 2 Rasa servers behind nginx
+	PROFILE=production $(PY) -m bot.run
+
+bench-production: train system-deps ## Load in the production profile: 50 conversations, REST + socket.io, 1 and 2 Rasa servers
+	$(PY) -m bot.bench_production
+
 shell: train ## Chat with the assistant in the terminal
 	$(PY) -m bot.run --shell
 
 telegram-polling: install ## Telegram without a public address: poll the Bot API (needs `make run` and TELEGRAM_BOT_TOKEN)
 	$(PY) -m bot.channels.telegram poll
 
-system-deps: ## Debian packages the browser tests need (chromium)
+system-deps: ## Debian packages the browser tests need (chromium) and the production profile's nginx
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "Installing Debian's nginx for the production profile (run by bot/run.py, not as a service)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; }
 
 test: train system-deps widget audit ## Everything: unit, content, conversation, NLU accuracy, end-to-end
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -4,12 +4,18 @@ Processes: the action server (127.0.0.1:ACTION_PORT), the Rasa server (127.0.0.1
 REST and socket.io channels, HTTP API with a token) and the console/widget web app
 (127.0.0.1:CONSOLE_PORT) when it is present. Ports and the database URL come from the
 environment (bot/settings.py has the defaults).
+
+With PROFILE=production (`make run-production`, docs/deployment.md): PostgreSQL for the tracker
+and the console, Redis lock store, RabbitMQ event broker (endpoints.production.yml), RASA_SERVERS
+Rasa servers (default 2) on internal ports (RASA_SERVER_PORTS, default RASA_PORT+10, +11, ...)
+behind nginx on RASA_PORT, run as this supervisor's own process with a config in VAR_DIR.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +24,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bot.settings import ROOT, Settings, SettingsError, get_settings
 from bot.train import model_path
@@ -101,6 +108,190 @@ def service_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+PRODUCTION_DATABASE = "return_assistant"
+PRODUCTION_DEFAULTS = {
+    "REDIS_URL": "redis://127.0.0.1:6379/1",
+    "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/",
+    "REDIS_KEY_PREFIX": "assistant",
+    "RABBITMQ_QUEUE": "assistant_events",
+    "RABBITMQ_EXCHANGE": "assistant-events",
+    "SOCKETIO_MANAGER_CHANNEL": "assistant-socketio",
+}
+
+
+def production_database_url(env: dict[str, str]) -> str:
+    return env.get("DATABASE_URL") or f"postgresql://postgres@127.0.0.1:5432/{PRODUCTION_DATABASE}"
+
+
+@dataclass(frozen=True)
+class Production:
+    """The production profile's parts, all from the environment (this machine's services are
+    the defaults)."""
+
+    rasa_ports: tuple[int, ...]
+    database_url: str
+    redis_url: str
+    rabbitmq_url: str
+    env: dict[str, str]
+
+    @classmethod
+    def from_env(cls, settings: Settings, env: dict[str, str]) -> Production:
+        values = {**PRODUCTION_DEFAULTS, **{k: v for k, v in env.items() if v}}
+        count = int(values.get("RASA_SERVERS") or 2)
+        if not 1 <= count <= 16:
+            raise SettingsError("RASA_SERVERS must be between 1 and 16")
+        raw_ports = values.get("RASA_SERVER_PORTS")
+        try:
+            ports = (
+                tuple(int(p) for p in raw_ports.split(",") if p.strip())
+                if raw_ports
+                else tuple(settings.rasa_port + 10 + i for i in range(count))
+            )
+        except ValueError as exc:
+            raise SettingsError("RASA_SERVER_PORTS must be a comma-separated list of ports") from exc
+        if settings.rasa_port in ports or len(set(ports)) != len(ports):
+            raise SettingsError("RASA_SERVER_PORTS must differ from RASA_PORT and each other")
+        database_url = production_database_url(values)
+        if not database_url.startswith("postgresql"):
+            raise SettingsError("DATABASE_URL must be a postgresql:// URL in the production profile")
+        redis = urlsplit(values["REDIS_URL"])
+        if redis.scheme not in ("redis", "rediss"):
+            raise SettingsError("REDIS_URL must look like redis://host:6379/1")
+        amqp = urlsplit(values["RABBITMQ_URL"])
+        if amqp.scheme not in ("amqp", "amqps"):
+            raise SettingsError("RABBITMQ_URL must look like amqp://user:password@host:5672/")
+        prefix = values["REDIS_KEY_PREFIX"]
+        if not prefix.isalnum():
+            raise SettingsError("REDIS_KEY_PREFIX must be letters and digits only")
+        derived = {
+            "DATABASE_URL": database_url,
+            "REDIS_HOST": redis.hostname or "127.0.0.1",
+            "REDIS_PORT": str(redis.port or 6379),
+            "REDIS_DB": (redis.path or "/1").strip("/") or "1",
+            "REDIS_PASSWORD": unquote(redis.password or ""),
+            "REDIS_KEY_PREFIX": prefix,
+            "RABBITMQ_HOST": amqp.hostname or "127.0.0.1",
+            "RABBITMQ_PORT": str(amqp.port or 5672),
+            "RABBITMQ_USERNAME": unquote(amqp.username or "guest"),
+            "RABBITMQ_PASSWORD": unquote(amqp.password or "guest"),
+            "RABBITMQ_QUEUE": values["RABBITMQ_QUEUE"],
+            "RABBITMQ_EXCHANGE": values["RABBITMQ_EXCHANGE"],
+            # socket.io across the Rasa servers (bot/channels/socketio.py): python-socketio's
+            # AsyncRedisManager on the same Redis, its own channel name
+            "SOCKETIO_MANAGER_URL": values.get("SOCKETIO_MANAGER_URL") or values["REDIS_URL"],
+            "SOCKETIO_MANAGER_CHANNEL": values["SOCKETIO_MANAGER_CHANNEL"],
+        }
+        if (
+            derived["RABBITMQ_HOST"] not in ("127.0.0.1", "localhost", "::1")
+            and derived["RABBITMQ_PASSWORD"] == "guest"
+        ):
+            raise SettingsError("RABBITMQ_URL: the guest account is for this machine only")
+        return cls(ports, database_url, values["REDIS_URL"], values["RABBITMQ_URL"], derived)
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in ``url`` if it does not exist yet."""
+    from sqlalchemy import create_engine, text
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", future=True)
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name.replace(chr(34), "")}"'))
+    finally:
+        engine.dispose()
+
+
+NGINX_CONF = """# Generated by bot/run.py (production profile); see docs/deployment.md.
+worker_processes 1;
+pid {var}/nginx.pid;
+error_log {var}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;  # no addresses, ids or paths of the people who write
+    client_body_temp_path {var}/tmp/body;
+    proxy_temp_path {var}/tmp/proxy;
+    fastcgi_temp_path {var}/tmp/fastcgi;
+    uwsgi_temp_path {var}/tmp/uwsgi;
+    scgi_temp_path {var}/tmp/scgi;
+    client_max_body_size 64k;
+    client_body_buffer_size 64k;
+    server_tokens off;
+
+    # REST and the HTTP API: any server will do (the Redis lock store orders each conversation).
+    upstream rasa {{
+        least_conn;
+{servers}
+        keepalive 32;
+    }}
+    # socket.io: engine.io's long-polling needs every request of a session at the same server,
+    # so a client address stays with one server (websocket needs it only for the handshake).
+    # Replies that start on another server reach it through the Redis client manager.
+    upstream rasa_socketio {{
+        hash $remote_addr consistent;
+{servers}
+    }}
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      '';
+    }}
+    server {{
+        listen {host}:{port};
+        location /socket.io/ {{
+            proxy_pass http://rasa_socketio;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_buffering off;
+            proxy_read_timeout 120s;
+            proxy_next_upstream error timeout;
+        }}
+        location / {{
+            proxy_pass http://rasa;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 60s;
+            # a server that is down (connection refused) is skipped; a request a server already
+            # took is never sent twice (POST is not idempotent: nginx's default)
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_tries 2;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        raise SettingsError("nginx is not installed: run `make system-deps` (Debian's nginx)")
+    return found
+
+
+def write_nginx_conf(settings: Settings, ports: tuple[int, ...]) -> Path:
+    directory = settings.var_dir / "nginx"
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (directory / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    servers = "\n".join(
+        f"        server {settings.host}:{port} max_fails=1 fail_timeout=5s;" for port in ports
+    )
+    conf = directory / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(var=directory, servers=servers, host=settings.host, port=settings.rasa_port)
+    )
+    return conf
+
+
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,6 +315,10 @@ class Stack:
     log_dir: Path | None = None
     console: bool = True
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    # production profile: more environment for every process (a test's own Redis prefix,
+    # RabbitMQ queue, ...); read like os.environ
+    env: dict[str, str] = field(default_factory=dict)
+    production: Production | None = None
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
         if self.log_dir is not None:
@@ -139,6 +334,8 @@ class Stack:
         return proc
 
     def start(self, *, with_rasa: bool = True, timeout: float = 180) -> Stack:
+        if self.settings.profile == "production":
+            return self._start_production(with_rasa=with_rasa, timeout=timeout)
         s = self.settings
         env = service_env(s)
         actions = self._spawn(
@@ -168,6 +365,100 @@ class Stack:
             self.stop()
             raise RuntimeError("the Rasa server did not start")
         return self
+
+    def production_env(self) -> tuple[Production, dict[str, str]]:
+        """The processes' environment in the production profile (``self.env`` overrides)."""
+        s = self.settings
+        base = {**os.environ, **self.env}
+        if s.database_url.startswith("postgresql"):
+            base["DATABASE_URL"] = s.database_url
+        elif base.get("DATABASE_URL") and not base["DATABASE_URL"].startswith("postgresql"):
+            raise SettingsError("DATABASE_URL must be a postgresql:// URL in the production profile")
+        production = Production.from_env(s, base)
+        saved = dict(os.environ)
+        try:  # the secrets and settings helpers read os.environ
+            os.environ.update(self.env)
+            env = service_env(s)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        env.update(self.env)
+        env.update(production.env)
+        env["PROFILE"] = "production"
+        return production, env
+
+    def _start_production(self, *, with_rasa: bool, timeout: float) -> Stack:
+        from bot.store.db import init_db
+
+        s = self.settings
+        production, env = self.production_env()
+        self.production = production
+        ensure_database(production.database_url)
+        init_db(production.database_url)  # Alembic: upgrade to head before anything starts
+        nginx = nginx_binary() if with_rasa else ""
+        actions = self.start_action_server(env)
+        servers: list[tuple[int, subprocess.Popen]] = []
+        if with_rasa:
+            credentials = credentials_file(s, env)
+            for port in production.rasa_ports:
+                servers.append((port, self.start_rasa_server(port, env, credentials)))
+            conf = write_nginx_conf(s, production.rasa_ports)
+            self._spawn(
+                "nginx",
+                [nginx, "-e", "stderr", "-p", str(conf.parent), "-c", str(conf), "-g",
+                 "daemon off;"],
+                env,
+            )  # fmt: skip
+        if self.console and (ROOT / "bot" / "console" / "__main__.py").exists():
+            self._spawn("console", [str(BIN / "python"), "-m", "bot.console", "serve"], env)
+        if not wait_http(f"http://{s.host}:{s.action_port}/health", timeout, actions):
+            self.stop()
+            raise RuntimeError("the action server did not start")
+        for port, proc in servers:
+            if not wait_http(f"http://{s.host}:{port}/", timeout, proc):
+                self.stop()
+                raise RuntimeError(f"the Rasa server on port {port} did not start")
+        if with_rasa and not wait_http(f"{s.rasa_url}/", 30):
+            self.stop()
+            raise RuntimeError("nginx did not start (see its log)")
+        return self
+
+    def start_action_server(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """The action server (production profile; also to restart it in the fault tests)."""
+        if env is None:
+            env = self.production_env()[1]
+        return self._spawn(
+            "actions",
+            [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port",
+             str(self.settings.action_port)],
+            env,
+        )  # fmt: skip
+
+    def start_rasa_server(
+        self, port: int, env: dict[str, str] | None = None, credentials: Path | None = None
+    ) -> subprocess.Popen:
+        """One Rasa server of the production profile on an internal port (also to restart one
+        in the fault tests)."""
+        if env is None:
+            env = self.production_env()[1]
+        if credentials is None:
+            credentials = credentials_file(self.settings, env)
+        return self._spawn(
+            f"rasa-{port}",
+            [
+                str(BIN / "python"), "-m", "bot.rasa_server", "--model", str(model_path()),
+                "--endpoints", "endpoints.production.yml", "--credentials", str(credentials),
+                "--interface", self.settings.host, "--port", str(port), "--enable-api",
+            ],
+            env,
+        )  # fmt: skip
+
+    def process(self, name: str) -> subprocess.Popen:
+        """The running process called ``name`` ("actions", "rasa-6015", "nginx", ...)."""
+        for found, proc in reversed(self.procs):
+            if found == name:
+                return proc
+        raise KeyError(name)
 
     def stop(self) -> None:
         for _, proc in reversed(self.procs):
@@ -216,6 +507,13 @@ def main(argv: list[str]) -> int:
             )  # fmt: skip
         started = time.monotonic()
         stack.start()
+        if stack.production is not None:
+            print(
+                f"\nProduction profile: {len(stack.production.rasa_ports)} Rasa servers on ports "
+                f"{', '.join(map(str, stack.production.rasa_ports))} behind nginx; PostgreSQL, "
+                "Redis lock store, RabbitMQ event broker.",
+                flush=True,
+            )
         print(
             f"\nReady in {time.monotonic() - started:.0f} s.\n"
             f"  REST:      POST {settings.rasa_url}/webhooks/rest/webhook "
@@ -233,6 +531,9 @@ def main(argv: list[str]) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    except SettingsError as exc:
+        print(f"Not started: {exc}", file=sys.stderr)
+        return 2
     finally:
         stack.stop()
 

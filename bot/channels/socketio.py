@@ -23,6 +23,10 @@ Written like Rasa's own channel (rasa/core/channels/socketio.py), with what that
   is sent to that connection, so a reload shows it.
 - Replies go to a room per conversation: every tab of the same person gets them, and so do
   counsellor replies appended through Rasa's HTTP API with ``output_channel=latest``.
+- With several Rasa servers (the production profile), ``SOCKETIO_MANAGER_URL`` (or the
+  credentials' ``client_manager_url``) names a Redis server: python-socketio's own
+  ``AsyncRedisManager`` then carries every emit to all servers, so a reply sent through one
+  server reaches a browser connected to another. Channel name: ``SOCKETIO_MANAGER_CHANNEL``.
 """
 
 from __future__ import annotations
@@ -356,7 +360,15 @@ class SocketIOInput(InputChannel):
             raise SettingsError("socketio: rate_limit_messages/seconds must be numbers") from exc
         if limit < 1 or window <= 0:
             raise SettingsError("socketio: the rate limit must allow at least one message")
+        manager_url = credentials.get("client_manager_url") or os.environ.get(
+            "SOCKETIO_MANAGER_URL"
+        )  # fmt: skip
+        manager_channel = credentials.get("client_manager_channel") or os.environ.get(
+            "SOCKETIO_MANAGER_CHANNEL", "socketio"
+        )  # fmt: skip
         return cls(
+            client_manager_url=str(manager_url) if manager_url else None,
+            client_manager_channel=str(manager_channel),
             session_secret=secret.strip(),
             allowed_origins=parse_origins(origins),
             user_message_evt=str(credentials.get("user_message_evt", "user_uttered")),
@@ -376,7 +388,11 @@ class SocketIOInput(InputChannel):
         socketio_path: str = "/socket.io",
         rate_limit_messages: int = 10,
         rate_limit_seconds: float = 10.0,
+        client_manager_url: str | None = None,
+        client_manager_channel: str = "socketio",
     ) -> None:
+        self.client_manager_url = client_manager_url
+        self.client_manager_channel = client_manager_channel
         self.tokens = SessionTokens(session_secret)
         self.allowed_origins = allowed_origins
         self.user_message_evt = user_message_evt
@@ -412,11 +428,25 @@ class SocketIOInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
+        client_manager = None
+        if self.client_manager_url:
+            if not self.client_manager_url.startswith(("redis://", "rediss://")):
+                raise SettingsError("SOCKETIO_MANAGER_URL must be a redis:// URL")
+            from socketio import AsyncRedisManager
+
+            client_manager = AsyncRedisManager(
+                self.client_manager_url, channel=self.client_manager_channel
+            )
         sio = AsyncServer(
             async_mode="sanic",
             cors_allowed_origins=self.allowed_origins,
             max_http_buffer_size=MAX_PACKET_BYTES,
+            client_manager=client_manager,
         )  # fmt: skip
+        if client_manager is not None:
+            # python-socketio starts listening on Redis at the first connection of this server;
+            # a server without a client of its own has nobody to deliver to anyway.
+            logger.info("socket.io: emits go through Redis to every Rasa server")
         self.sio = sio
         webhook = _AppBlueprint(
             sio, self.socketio_path, f"socketio_webhook_{type(self).__name__}", __name__

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The revision whose tables equal what `create_all` made before migrations began.
 BASELINE_REVISION = "0001"
+BASELINE_TABLES = {"handoffs", "counsellors", "audit_log", "console_sessions"}
 
 
 def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
@@ -76,9 +77,13 @@ def upgrade(url: str, revision: str = "head") -> None:
             config = alembic_config(url)
             config.attributes["connection"] = connection
             tables = set(inspect(connection).get_table_names())
-            if "alembic_version" not in tables and set(Base.metadata.tables) <= tables:
-                # made by create_all before migrations began: exactly the baseline revision
-                command.stamp(config, BASELINE_REVISION)
+            if "alembic_version" not in tables:
+                # made by create_all before migrations began: of today's models (head), or
+                # at least of the baseline revision's
+                if set(Base.metadata.tables) <= tables:
+                    command.stamp(config, "head")
+                elif BASELINE_TABLES <= tables:
+                    command.stamp(config, BASELINE_REVISION)
             command.upgrade(config, revision)
     finally:
         if lock_file is not None:
