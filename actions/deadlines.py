@@ -113,6 +113,17 @@ class ValidateDeadlineForm(FormValidationAction):
             return [SLOT_DECISION, SLOT_BASIS]
         return [SLOT_DECISION, SLOT_BASIS, SLOT_TOLD, SLOT_OK]
 
+    async def next_requested_slot(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> EventType:
+        """Always says which slot comes next (None: the form is complete), also when the list
+        happens to equal the domain's."""
+        required = await self.required_slots(
+            self.domain_slots(domain), dispatcher, tracker, domain
+        )
+        missing = next((slot for slot in required if tracker.slots.get(slot) is None), None)
+        return SlotSet("requested_slot", missing)
+
     async def extract_deadline_told(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
