@@ -25,6 +25,14 @@ from bot.privacy.redact import redact
         ("mitt ärende 1-234567 fick avslag", "mitt ärende [ärendenummer] fick avslag"),
         ("passport number N1234567", "passport number [passnummer]"),
         ("رقم الملف 123456789", "رقم الملف [ärendenummer]"),
+        # a verb or "my" between the word and the number (found by tests/privacy/test_logs.py)
+        ("Mitt passnummer är AB1234567, behöver jag ett nytt?",
+         "Mitt passnummer är [passnummer], behöver jag ett nytt?"),
+        ("my passport number is P12345678", "my passport number is [passnummer]"),
+        ("شماره پاسپورت من AB1234567 است", "شماره پاسپورت من [passnummer] است"),
+        ("номер паспорта: мой 123456789", "номер паспорта: мой [passnummer]"),
+        ("ärendenummer är 123456789", "ärendenummer är [ärendenummer]"),
+        ("case number is 12-345678", "case number is [ärendenummer]"),
     ],
 )
 def test_identifiers_are_redacted(text: str, expected: str) -> None:
@@ -46,6 +54,9 @@ def test_identifiers_are_redacted(text: str, expected: str) -> None:
         "år 2025 ändrades reglerna",
         "811218-9875",  # fails the Luhn check: not a personal number
         "20251301-1234",  # month 13
+        "in case you need 12 000 kr",  # an amount after a word that names case numbers
+        "mitt pass är giltigt till 2027-05-01",
+        "passet kostar 400 kr och tar 14 dagar",
     ],
 )
 def test_near_misses_are_kept(text: str) -> None:

@@ -36,17 +36,25 @@ _CASE_WORDS = (
     r"رقم(?:\s*(?:الملف|القضية|الدوسيه))?|شماره(?:\s*(?:پرونده|دوسیه))?|"
     r"номер(?:\s*(?:дела|досье))?|lambarka(?:\s*kiiska)?|ቁጽሪ"
 )
+# Between the word and the number: "is", "my" and the like ("mitt passnummer är AB1234567",
+# "شماره پاسپورت من ..."): at most two of these short words, so an amount further on in the
+# sentence ("in case you need 12 000 kr") is not taken for a number.
+_FILLER = (
+    r"(?:(?:är|var|is|was|it's|waa|ni|هو|هي|من|است|это|my|mitt|min|mi|мой|моего|моей)"
+    r"\s*[:#.]?\s+){0,2}"
+)
 _CASE = re.compile(
-    rf"(?P<word>{_CASE_WORDS})\s*[:#.]?\s*(?P<num>[A-Za-z]{{0,3}}[-\s]?\d[\d\s-]{{3,14}}\d)",
+    rf"(?P<word>{_CASE_WORDS})\s*[:#.]?\s*{_FILLER}"
+    r"(?P<num>[A-Za-z]{0,3}[-\s]?\d[\d\s-]{3,14}\d)",
     re.IGNORECASE | re.UNICODE,
 )
 # Migration Agency dossier numbers written on their own: 1-234567 / 12-345678 / 123-4567890.
 _DOSSIER = re.compile(r"(?<![\w-])\d{1,3}-\d{6,7}(?![\w-])")
 
-_PASSPORT_WORDS = r"pass(?:nummer|nr|port(?:\s*(?:number|no|nr))?)?|جواز(?:\s*السفر)?|پاسپورت|паспорт|baasaboor|ፓስፖርት"
+_PASSPORT_WORDS = r"pass(?:nummer|nr|port(?:\s*(?:number|no|nr))?)?|جواز(?:\s*السفر)?|پاسپورت|паспорт[аеу]?|baasaboor|ፓስፖርት"
 _PASSPORT = re.compile(
     rf"(?P<word>{_PASSPORT_WORDS})\s*[:#.]?\s*(?:(?:number|nummer|nr|no|رقم|شماره|номер)\s*[:#.]?\s*)?"
-    r"(?P<num>[A-Za-z]{1,2}\d{6,8}|\d{8,9})(?![\w])",
+    rf"{_FILLER}(?P<num>[A-Za-z]{{1,2}}\d{{6,8}}|\d{{8,9}})(?![\w])",
     re.IGNORECASE | re.UNICODE,
 )
 
@@ -90,13 +98,19 @@ def _phone(match: re.Match[str]) -> str:
     return PHONE
 
 
+def _keep_words(match: re.Match[str], placeholder: str) -> str:
+    """The word that names the number and the words after it, then the placeholder."""
+    words = match.group(0)[: match.start("num") - match.start()].rstrip(" \t:#.")
+    return f"{words} {placeholder}"
+
+
 def redact(text: str) -> str:
     """The text with personal identifiers replaced by placeholders."""
     if not text:
         return text
     text = _EMAIL.sub(EMAIL, text)
-    text = _CASE.sub(lambda m: f"{m.group('word')} {CASE_NUMBER}", text)
-    text = _PASSPORT.sub(lambda m: f"{m.group('word')} {PASSPORT}", text)
+    text = _CASE.sub(lambda m: _keep_words(m, CASE_NUMBER), text)
+    text = _PASSPORT.sub(lambda m: _keep_words(m, PASSPORT), text)
     text = _PNR.sub(_personnummer, text)
     text = _DOSSIER.sub(CASE_NUMBER, text)
     text = _PHONE.sub(_phone, text)
