@@ -299,7 +299,8 @@ def install() -> None:
         from rasa.shared.core.events import ReminderScheduled
 
         ours = [e for e in events if isinstance(e, ReminderScheduled) and e.intent == INTENT]
-        await original_schedule(self, [e for e in events if e not in ours], tracker, output)
+        others = [e for e in events if all(e is not o for o in ours)]
+        await original_schedule(self, others, tracker, output)
         for event in ours:
             await _schedule(self, event, tracker.sender_id, output)
 
