@@ -22,7 +22,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import button, content, resolve_language, send, source_line
 from actions.handoff import store_url
-from bot import clock
 from bot import reminders as r
 from bot.store.db import session
 
