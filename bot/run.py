@@ -446,7 +446,9 @@ class Stack:
         return self._spawn(
             f"rasa-{port}",
             [
-                str(BIN / "python"), "-m", "bot.rasa_server", "--model", str(model_path()),
+                # bot.rasa_server, and a tracker store that refuses a message while the
+                # database is away instead of answering it without its conversation
+                str(BIN / "python"), "-m", "bot.rasa_production", "--model", str(model_path()),
                 "--endpoints", "endpoints.production.yml", "--credentials", str(credentials),
                 "--interface", self.settings.host, "--port", str(port), "--enable-api",
             ],

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.console.config import ConsoleConfig
 from bot.console.headers import SecurityHeaders
+from bot.console.live import BrokerFeed
 from bot.console.rasa import PooledRasaAPI
 from bot.console.ratelimit import SlidingWindow
 from bot.console.routers import audit, auth, handoffs, pages, texts
@@ -84,6 +85,7 @@ def create_app(
     rasa: RasaAPI | None = None,
     config: ConsoleConfig | None = None,
     extra_routers: Sequence[APIRouter] | None = None,
+    live: BrokerFeed | None = None,
 ) -> FastAPI:
     """The console app. Tables are created at start (migrations come later)."""
     config = config or ConsoleConfig()
@@ -91,6 +93,8 @@ def create_app(
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     purge_every = retention.interval_minutes() * 60  # SettingsError before the start
+    if live is None and settings.profile == "production":
+        live = BrokerFeed.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,7 +105,11 @@ def create_app(
         purge_job = asyncio.create_task(
             retention.retention_job(settings.database_url, settings.retention_days, purge_every)
         )
+        if live is not None:  # the production profile: transcripts follow the event broker
+            live.start()
         yield
+        if live is not None:
+            await live.stop()
         purge_job.cancel()
         await asyncio.gather(purge_job, return_exceptions=True)
         if isinstance(rasa, PooledRasaAPI):
@@ -115,6 +123,7 @@ def create_app(
     app.state.settings = settings
     app.state.config = config
     app.state.rasa = rasa
+    app.state.live = live
     app.state.login_limiter = SlidingWindow(config.login_attempts_per_minute)
     # Set when the server is asked to stop: open event streams end instead of holding it up.
     app.state.stopping = threading.Event()

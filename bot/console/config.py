@@ -22,6 +22,9 @@ class ConsoleConfig:
     # Rasa's tracker. Well under the 2 s (queue) and 1 s (new user message) the console promises.
     queue_poll_seconds: float = 0.5
     transcript_poll_seconds: float = 0.3
+    # with the production profile's event broker: how often a live transcript stream still
+    # looks at the handoff's status and the login between events
+    live_check_seconds: float = 2.0
     heartbeat_seconds: float = 15.0
     # How often an open stream re-checks that its login is still valid.
     stream_auth_seconds: float = 5.0

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 ADMIN_DATABASE_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -39,7 +40,10 @@ def database_url(name: str) -> str:
 def postgres_database(prefix: str = "test_prod") -> Iterator[str]:
     """A new, empty PostgreSQL database; dropped afterwards (with its connections)."""
     name = unique_name(prefix)
-    admin = create_engine(ADMIN_DATABASE_URL, isolation_level="AUTOCOMMIT", future=True)
+    # no pooled connection: a test may restart PostgreSQL in between
+    admin = create_engine(
+        ADMIN_DATABASE_URL, isolation_level="AUTOCOMMIT", future=True, poolclass=NullPool
+    )
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:

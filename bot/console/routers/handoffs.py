@@ -256,7 +256,15 @@ async def transcript_stream(
         last_state: str | None = None
         rasa_down = False
         beat = time.monotonic()
+        # the production profile: woken by the event broker (bot/console/live.py); polled
+        # when there is none, or while it is down ("not live")
+        live = getattr(request.app.state, "live", None)
+        was_live: bool | None = None
         while not stopping.is_set() and not await request.is_disconnected():
+            since = live.version(conversation_id) if live is not None else 0
+            if live is not None and live.live != was_live:
+                was_live = live.live
+                yield _sse("live", json.dumps({"ok": was_live}))
             if not await auth.ok():
                 yield _sse("logout", "{}")
                 return
@@ -296,7 +304,13 @@ async def transcript_stream(
             elif time.monotonic() - beat >= config.heartbeat_seconds:
                 beat = time.monotonic()
                 yield ": ping\n\n"
-            await asyncio.sleep(config.transcript_poll_seconds)
+            if live is not None:
+                # status changes and logouts are still looked at every live_check_seconds;
+                # not live: polled, and woken when the broker is back
+                wait = config.live_check_seconds if live.live else config.transcript_poll_seconds
+                await live.wait(conversation_id, since, wait)
+            else:
+                await asyncio.sleep(config.transcript_poll_seconds)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 

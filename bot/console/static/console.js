@@ -358,6 +358,10 @@
       const data = JSON.parse(event.data);
       notice("conversation-notice", data.ok ? "" : "The assistant's server does not answer; the transcript may be behind.", !data.ok);
     });
+    source.addEventListener("live", (event) => {
+      const data = JSON.parse(event.data);
+      notice("live-notice", data.ok ? "" : "Not live: the event broker does not answer; the transcript is checked every few seconds.", !data.ok);
+    });
     source.addEventListener("gone", () => { source.close(); notice("conversation-notice", "This conversation has been deleted.", true); disableActions(); });
     source.addEventListener("logout", () => showLogin("Your session has ended. Please log in again."));
   }
