@@ -88,7 +88,7 @@ class ActionDeadlineStart(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         _, events = resolve_language(tracker)
-        events += [SlotSet(slot, None) for slot in (*FORM_SLOTS, SLOT_DATE)]
+        events += [SlotSet(slot, None) for slot in (*FORM_SLOTS, SLOT_DATE, "requested_slot")]
         if tracker.get_slot(SLOT_KIND) not in KINDS:
             events.append(SlotSet(SLOT_KIND, "appeal"))
         return events
