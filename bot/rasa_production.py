@@ -15,6 +15,16 @@ away (a PostgreSQL restart, tests/production/test_profile.py):
   message); here only the error's class is logged.
 - Connections are checked before use (``pool_pre_ping``), so the first message after a
   database restart is answered instead of failing on a connection that died with the server.
+
+Rasa's Pika broker logs the event it failed to publish (RabbitMQ down), text and sender id
+included; here the log line keeps only the event's type.
+
+And one for the action server being away: every answer of this assistant comes from it, and
+Rasa then says nothing at all. For the two actions that must never fail silently, the crisis
+answer and the request for a person, the Rasa server answers itself, from content/ texts: the
+emergency numbers (crisis), that the counsellors cannot be reached and whom to call
+(``handoff_unavailable``), and records the handoff in the database for the console, as the
+action would have (bot.store.handoffs.request_handoff), pausing the conversation.
 """
 
 from __future__ import annotations
@@ -83,6 +93,119 @@ def install() -> None:
         return kwargs
 
     tracker_store.create_engine_kwargs = create_engine_kwargs
+    install_action_server_fallback()
+    quiet_broker_logs()
+
+
+class _EventFreeLogger:
+    """structlog's logger without the ``rasa_event`` field (what a person wrote)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        if not callable(method):
+            return method
+
+        def log(*args: Any, **kwargs: Any) -> Any:
+            event = kwargs.pop("rasa_event", None)
+            if isinstance(event, dict):
+                kwargs["rasa_event_type"] = event.get("event")
+            return method(*args, **kwargs)
+
+        return log
+
+
+def quiet_broker_logs() -> None:
+    import rasa.core.brokers.pika as pika
+
+    if not isinstance(pika.structlogger, _EventFreeLogger):
+        pika.structlogger = _EventFreeLogger(pika.structlogger)
+
+
+# action name -> (text sent first or None, handoff reason, priority)
+FALLBACK_ACTIONS = {
+    "action_crisis": ("crisis", "crisis", "urgent"),
+    "action_escalate_to_counsellor": (None, "request", "normal"),
+}
+
+
+def _language(tracker: Any) -> str:
+    from bot.settings import LANGUAGES, get_settings
+
+    candidates = [
+        tracker.get_slot("language"),
+        ((tracker.latest_message.metadata if tracker.latest_message else None) or {}).get(
+            "language"
+        ),
+    ]
+    for code in candidates:
+        code = str(code or "").lower().split("-")[0]
+        if code in LANGUAGES:
+            return code
+    return get_settings().default_language
+
+
+def answer_without_action_server(name: str, tracker: Any) -> list[Any]:
+    """What ``name`` would have said and done, as far as it can be done here."""
+    from rasa.shared.core.events import BotUttered, ConversationPaused, SlotSet
+
+    from actions.common import common_values, content
+    from bot.content import for_display
+    from bot.settings import get_settings
+    from bot.store import handoffs
+    from bot.store.db import session
+
+    first, reason, priority = FALLBACK_ACTIONS[name]
+    lang = _language(tracker)
+    texts = content()
+    values = common_values(lang)
+    events: list[Any] = []
+    if first is not None:
+        events.append(BotUttered(for_display(texts.text(first, lang, **values), lang),
+                                 data={"buttons": []}))  # fmt: skip
+    events.append(
+        BotUttered(for_display(texts.text("handoff_unavailable", lang, **values), lang),
+                   data={"buttons": []})  # fmt: skip
+    )
+    try:
+        with session(get_settings().database_url) as db:
+            handoff, _ = handoffs.request_handoff(
+                db, conversation_id=tracker.sender_id,
+                channel=tracker.get_latest_input_channel() or "rest", language=lang,
+                reason=reason, priority=priority,
+            )  # fmt: skip
+            handoff_id = handoff.id
+    except Exception as error:  # noqa: BLE001 - the person has been told whom to call
+        logger.error("Handoff not recorded without the action server (%s)", type(error).__name__)
+        return events
+    logger.info("Handoff %s recorded without the action server (%s)", handoff_id, reason)
+    return [*events, SlotSet("handoff_id", handoff_id), ConversationPaused()]
+
+
+def install_action_server_fallback() -> None:
+    import aiohttp
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.exceptions import RasaException
+
+    if getattr(RemoteAction.run, "_fallback", False):
+        return
+    original = RemoteAction.run
+
+    async def run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any,
+                  domain: Any) -> list[Any]:  # fmt: skip
+        try:
+            return await original(self, output_channel, nlg, tracker, domain)
+        except RasaException as error:
+            unreachable = isinstance(error.__context__, aiohttp.ClientConnectionError | OSError)
+            if self.name() not in FALLBACK_ACTIONS or not unreachable:
+                raise
+            logger.error("Action server unreachable: %s answered by the Rasa server", self.name())
+            return answer_without_action_server(self.name(), tracker)
+
+    run._fallback = True  # type: ignore[attr-defined]
+    RemoteAction.run = run
 
 
 def main() -> None:

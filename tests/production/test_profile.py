@@ -176,6 +176,12 @@ def test_rabbitmq_down_the_assistant_keeps_answering(production: Production) -> 
         rabbitmqctl("start_app")
         rabbitmqctl("await_startup")
     assert production.user_texts(down_sender) == QUESTIONS[1:4]
+    # the events that could not be published are not written to the log (what people wrote)
+    logs = "".join(
+        path.read_text(errors="replace") for path in production.stack.log_dir.glob("rasa-*.log")
+    )
+    assert not [text for text in QUESTIONS[1:4] if text in logs]
+    assert down_sender not in logs
     # after the broker is back, new events are published again
     after_sender = uuid.uuid4().hex
     assert wait_until(lambda: production.say(after_sender, QUESTIONS[4])[0] == 200, 60)
@@ -183,9 +189,25 @@ def test_rabbitmq_down_the_assistant_keeps_answering(production: Production) -> 
     assert QUESTIONS[4] in [e.get("text") for e in after if e["event"] == "user"]
 
 
+def handoff_of(production: Production, sender: str) -> tuple[str, str] | None:
+    from sqlalchemy import create_engine, select
+
+    from bot.store.models import Handoff
+
+    engine = create_engine(production.database_url, future=True)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                select(Handoff.priority, Handoff.reason).where(Handoff.conversation_id == sender)
+            ).first()
+        return tuple(row) if row else None
+    finally:
+        engine.dispose()
+
+
 def test_action_server_down_answers_stay_clean_and_come_back(production: Production) -> None:
     stack = production.stack
-    sender = uuid.uuid4().hex
+    sender, asks, crisis = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
     actions = stack.process("actions")
     try:
         os.killpg(actions.pid, signal.SIGTERM)
@@ -194,6 +216,16 @@ def test_action_server_down_answers_stay_clean_and_come_back(production: Product
         status, _ = production.say(sender, QUESTIONS[0], timeout=60)
         assert status in (200, 503), status  # never a 5xx from a crash, never a hang
         assert time.monotonic() - started < 30
+        # a person asked for: told whom to call, and the handoff is in the console's queue
+        status, replies = production.say(asks, "jag vill prata med en människa")
+        text = " ".join(r.get("text") or "" for r in replies)
+        assert status == 200 and "0771-19 95 00" in text and "112" in text, replies
+        assert handoff_of(production, asks) == ("normal", "request")
+        # a crisis: the emergency numbers first, an urgent handoff
+        status, replies = production.say(crisis, "jag vill inte leva längre")
+        assert status == 200 and "112" in replies[0]["text"] and "90101" in replies[0]["text"]
+        assert handoff_of(production, crisis) == ("urgent", "crisis")
+        assert production.say(crisis, "hallå?")[1] == []  # paused: the counsellor answers
         for port in RASA_PORTS:
             assert stack.process(f"rasa-{port}").poll() is None  # nothing crashed
     finally:
@@ -203,7 +235,7 @@ def test_action_server_down_answers_stay_clean_and_come_back(production: Product
         assert wait_http(
             f"http://127.0.0.1:{stack.settings.action_port}/health", 120, restarted
         )
-    status, replies = production.say(sender, QUESTIONS[0])
+    status, replies = production.say(uuid.uuid4().hex, QUESTIONS[0])
     assert status == 200 and any("tre veckor" in (r.get("text") or "") for r in replies)
 
 
