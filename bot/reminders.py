@@ -307,14 +307,23 @@ def install() -> None:
     def patched_configure(*args: Any, **kwargs: Any) -> Any:
         app = original_configure(*args, **kwargs)
 
+        watcher: list[asyncio.Task] = []
+
         async def after_start(running: Any, _loop: Any) -> None:
             try:
                 await restore(running)
             except Exception as exc:  # noqa: BLE001 - the server must run without reminders
                 logger.error("Deadline reminders not restored (%s)", type(exc).__name__)
-            running.add_task(watch_clock())
+            watcher.append(asyncio.get_running_loop().create_task(watch_clock()))
+
+        async def before_stop(_running: Any, _loop: Any) -> None:
+            for task in watcher:
+                task.cancel()
+            await asyncio.gather(*watcher, return_exceptions=True)
+            watcher.clear()
 
         app.register_listener(after_start, "after_server_start")
+        app.register_listener(before_stop, "before_server_stop")
         return app
 
     patched_handle._deadline_reminders = True  # type: ignore[attr-defined]
