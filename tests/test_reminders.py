@@ -8,6 +8,7 @@ as the full-stack test (tests/test_reminders_stack.py) moves the clock of runnin
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from bot import clock
 from bot import reminders as r
 from bot.content import for_display, load_content
 from bot.settings import ROOT
-from bot.store.db import init_db, session
+from bot.store.db import get_engine, init_db, session
 from bot.store.models import Reminder
 from bot.store.retention import delete_conversation
 from tests.conftest import make_tracker, texts
@@ -302,9 +303,25 @@ def _save(db, conversation_id: str = "42", remind_at: datetime | None = None) ->
                   remind_at=remind_at or at(2026, 12, 11, 10))  # fmt: skip
 
 
-def test_claim_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'claim.db'}"
-    init_db(url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of each kind (PostgreSQL: the local server, as in production)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'claim.db'}"
+        init_db(url)
+        yield url
+        return
+    from tests.production.services import postgres_database
+
+    with postgres_database("test_remind") as url:
+        init_db(url)
+        yield url
+        get_engine(url).dispose()
+
+
+def test_claim_once(any_db: str) -> None:
+    """Two Rasa servers restore the same reminder: the atomic claim lets one send it."""
+    url = any_db
     with session(url) as db:
         name = _save(db)
         _save(db, "43")
