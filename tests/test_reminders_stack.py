@@ -288,7 +288,7 @@ def test_reminder_survives_a_restart_and_arrives_on_time_once(
         assert not [m for _, m, _ in messages(api)[seen:] if is_reminder(m)]
         arrived, text, _ = wait_message(api, is_reminder, seen, "the reminder")
         timings["reminder after the clock move"] = arrived - moved
-        assert LEAD - 1.5 <= arrived - moved <= LEAD + 10, timings
+        assert LEAD - 1.5 <= arrived - moved <= LEAD + 20, timings  # busy CPUs: generous
         left = C.text("reminder_days_left", "ru", days=r.DAYS_BEFORE)
         assert text.startswith(C.text("reminder_appeal", "ru", date=deadline.isoformat(),
                                       left=left))  # fmt: skip
