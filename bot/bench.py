@@ -58,6 +58,25 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_cpu(url: str, users: int, per_user: int, pids: dict[str, int],
+                questions: list[str] = QUESTIONS) -> dict[str, float]:
+    """``measure`` plus the CPU time each process spent per message: on a busy machine the
+    latency is not the assistant's, its CPU time per message still is."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = asyncio.run(measure(url, users, per_user, questions))
+    for name, pid in pids.items():
+        # the warm-up's 3 messages are inside the window too
+        result[f"{name}_cpu_ms"] = (
+            1000 * (cpu_seconds(pid) - before[name]) / (result["messages"] + 3))
+    return result
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))
@@ -137,8 +156,9 @@ def bench_rasa_init(args: argparse.Namespace) -> dict[str, float]:
             raise RuntimeError("rasa init's server did not start")
         startup = time.monotonic() - started
         url = "http://127.0.0.1:5915/webhooks/rest/webhook"
-        single = asyncio.run(measure(url, 1, args.messages, INIT_QUESTIONS))
-        many = asyncio.run(measure(url, 20, args.per_user, INIT_QUESTIONS))
+        pids = {"rasa": procs[1].pid, "actions": procs[0].pid}
+        single = measure_cpu(url, 1, args.messages, pids, INIT_QUESTIONS)
+        many = measure_cpu(url, 20, args.per_user, pids, INIT_QUESTIONS)
         memory = rss_mb(procs[1].pid)
     finally:
         for proc in procs:
@@ -197,8 +217,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--messages", type=int, default=200, help="messages for the 1-user run")
     parser.add_argument("--per-user", type=int, default=30, help="messages per concurrent user")
     parser.add_argument("--no-compare", action="store_true", help="skip rasa init's assistant")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy the Rasa server during the 20-user run; print its top entries")
+    parser.add_argument("--profile", nargs="?", const="twenty", choices=["one", "twenty"],
+                        help="py-spy the Rasa server during the 1- or 20-user run (default 20); "
+                             "print its top entries")
     args = parser.parse_args(argv)
     init = None if args.no_compare else bench_rasa_init(args)
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,16 +234,17 @@ def main(argv: list[str]) -> int:
         try:
             url = f"{settings.rasa_url}/webhooks/rest/webhook"
             rasa_pid = next(p.pid for name, p in stack.procs if name == "rasa")
-            single = asyncio.run(measure(url, 1, args.messages))
-            spy = None
+            actions_pid = next(p.pid for name, p in stack.procs if name == "actions")
+            pids = {"rasa": rasa_pid, "actions": actions_pid}
             collapsed = ROOT / "var" / "profile.txt"
-            if args.profile:
-                collapsed.parent.mkdir(exist_ok=True)
+            collapsed.parent.mkdir(exist_ok=True)
+            spy = profile_during(rasa_pid, 20, collapsed) if args.profile == "one" else None
+            single = measure_cpu(url, 1, args.messages, pids)
+            if args.profile == "twenty":
                 spy = profile_during(rasa_pid, 20, collapsed)
-            many = asyncio.run(measure(url, 20, args.per_user))
+            many = measure_cpu(url, 20, args.per_user, pids)
             if spy is not None:
                 spy.wait(timeout=120)
-            actions_pid = next(p.pid for name, p in stack.procs if name == "actions")
             memory = rss_mb(rasa_pid)
             actions_memory = rss_mb(actions_pid)
         finally:
@@ -236,10 +258,14 @@ def main(argv: list[str]) -> int:
             f"{r['one_user']['p50_ms']:.0f} / {r['one_user']['p95_ms']:.0f} ms",
             f"{r['twenty_users']['p50_ms']:.0f} / {r['twenty_users']['p95_ms']:.0f} ms",
             f"{r['twenty_users']['throughput_per_s']:.1f} msg/s",
+            f"{r['one_user']['rasa_cpu_ms']:.1f} ms",
+            f"{r['twenty_users']['rasa_cpu_ms']:.1f} ms",
+            f"{r['twenty_users']['actions_cpu_ms']:.1f} ms",
         ]
 
     names = ["startup (server ready)", "Rasa server memory (RSS)", "1 user p50 / p95",
-             "20 users p50 / p95", "20 users throughput"]
+             "20 users p50 / p95", "20 users throughput", "Rasa CPU/msg, 1 user",
+             "Rasa CPU/msg, 20 users", "actions CPU/msg, 20 users"]
     ours_cells = cells(ours)
     init_cells = cells(init) if init else ["-"] * len(names)
     print(f"{'measure':26} {'this assistant':>18} {'rasa init':>18}")

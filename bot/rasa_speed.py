@@ -28,6 +28,11 @@ validation reads the trailing slot events; the latest input channel is the last 
 so the call carries the events from the last user message on, plus ACTION_EVENTS_BEFORE
 before it. Slots, the latest message, the active loop and the paused flag are computed by
 Rasa from the whole tracker as before.
+
+Sixth, loading a tracker turns each stored event back into its class with
+``Event.resolve_by_type``, which walks the whole Event class tree (with an ``isabstract`` check
+per class) for every single event: a fifth of the Rasa process's time in a long conversation.
+The class found for a type name is remembered; a name not seen yet is looked up as before.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ def install() -> None:
     _run_graphs_directly()
     _sqlite_without_flush_per_commit()
     _send_the_current_turn_to_actions()
+    _remember_event_classes()
 
 
 def _skip_guard_outside_a_pause() -> None:
@@ -217,3 +223,21 @@ def _send_the_current_turn_to_actions() -> None:
         return result
 
     RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
+
+
+def _remember_event_classes() -> None:
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    known: dict[str, type] = {}
+
+    def resolve_by_type(type_name: str, default: type | None = None) -> type | None:
+        cls = known.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            if cls is not None and cls is not default:
+                known[type_name] = cls
+        return cls
+
+    resolve_by_type.__wrapped__ = original  # type: ignore[attr-defined]
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]

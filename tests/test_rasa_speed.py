@@ -226,3 +226,22 @@ def test_action_call_carries_the_current_turn_and_what_actions_read() -> None:
         "deadline_date": "2026-12-01"}
     assert trimmed.active_loop == whole.active_loop
     assert body["next_action"] == "action_answer" and body["sender_id"] == "s"
+
+
+def test_event_classes_resolve_as_rasa_resolves_them() -> None:
+    from rasa.shared.core.events import Event, SlotSet, UserUttered
+    from rasa.shared.utils.common import all_subclasses
+
+    install()
+    original = Event.resolve_by_type.__wrapped__
+    for cls in all_subclasses(Event):
+        assert Event.resolve_by_type(cls.type_name) is original(cls.type_name), cls
+        assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)  # remembered
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("slot") is SlotSet
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("no_such_event", SlotSet) is SlotSet
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")
+    assert Event.from_parameters({"event": "slot", "name": "language", "value": "sv"}) == SlotSet(
+        "language", "sv")
