@@ -19,7 +19,9 @@ computed once per set of targets.
 
 Fourth, the SQLite tracker store (the `make run` default) waited for a disk flush at every
 commit: WAL with synchronous=NORMAL keeps every committed event through a crash of any of our
-processes (only a power loss can drop the last commits); PostgreSQL (production) is unchanged.
+processes (only a power loss can drop the last commits), and its connections are kept open in
+a pool (SQLAlchemy 2.0's default) instead of a file opened and closed for every query;
+PostgreSQL (production) is unchanged.
 
 Fifth, every call to the action server carried the whole conversation (every event since the
 session started, serialised again for each call: the cost grew with the conversation). Actions
@@ -182,6 +184,23 @@ def _run_graphs_directly() -> None:
 
 def _sqlite_without_flush_per_commit() -> None:
     import sqlite3
+
+    import rasa.core.tracker_store as tracker_store
+    from sqlalchemy.pool import QueuePool
+
+    original_kwargs = tracker_store.create_engine_kwargs
+
+    def create_engine_kwargs(url: Any) -> dict[str, Any]:
+        kwargs = original_kwargs(url)
+        text = str(url)
+        if text.startswith("sqlite") and ":memory:" not in text and text.rstrip("/") != "sqlite:":
+            # SQLAlchemy 1.4 opens and closes a file for every session of a file database
+            # (NullPool); 2.0's default, a pool of open connections, used on Rasa's one thread.
+            kwargs.setdefault("poolclass", QueuePool)
+            kwargs.setdefault("connect_args", {"check_same_thread": False})
+        return kwargs
+
+    tracker_store.create_engine_kwargs = create_engine_kwargs
 
     from sqlalchemy import event
     from sqlalchemy.engine import Engine

@@ -165,6 +165,9 @@ async def test_sqlite_tracker_store_commits_without_a_flush_and_keeps_events(tmp
     install()
     domain = Domain.from_yaml("version: '3.1'\nintents: [greet]\n")
     store = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    from sqlalchemy.pool import QueuePool
+
+    assert isinstance(store.engine.pool, QueuePool)  # connections kept open, not one per session
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
