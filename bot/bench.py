@@ -58,6 +58,25 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_cpu(url: str, users: int, per_user: int, pids: dict[str, int],
+                questions: list[str] = QUESTIONS) -> dict[str, float]:
+    """``measure`` plus the CPU time each process spent per message: on a busy machine the
+    latency is not the assistant's, its CPU time per message still is."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = asyncio.run(measure(url, users, per_user, questions))
+    for name, pid in pids.items():
+        # the warm-up's 3 messages are inside the window too
+        result[f"{name}_cpu_ms"] = (
+            1000 * (cpu_seconds(pid) - before[name]) / (result["messages"] + 3))
+    return result
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))
@@ -122,23 +141,24 @@ def bench_rasa_init(args: argparse.Namespace) -> dict[str, float]:
     model = prepare_rasa_init()
     env = dict(os.environ, SANIC_HOST="127.0.0.1", TF_CPP_MIN_LOG_LEVEL="2")
     (INIT_DIR / "endpoints.yml").write_text(
-        'action_endpoint:\n  url: "http://127.0.0.1:5355/webhook"\n')
+        'action_endpoint:\n  url: "http://127.0.0.1:5965/webhook"\n')
     logs = open(INIT_DIR / "bench.log", "ab")  # noqa: SIM115
     started = time.monotonic()
     procs = [
-        subprocess.Popen([str(bin_dir / "rasa"), "run", "actions", "--port", "5355"],
+        subprocess.Popen([str(bin_dir / "rasa"), "run", "actions", "--port", "5965"],
                          cwd=INIT_DIR, env=env, stdout=logs, stderr=logs, start_new_session=True),
-        subprocess.Popen([str(bin_dir / "rasa"), "run", "--model", str(model), "--port", "5305",
+        subprocess.Popen([str(bin_dir / "rasa"), "run", "--model", str(model), "--port", "5915",
                           "--interface", "127.0.0.1", "--endpoints", "endpoints.yml"],
                          cwd=INIT_DIR, env=env, stdout=logs, stderr=logs, start_new_session=True),
     ]
     try:
-        if not wait_http("http://127.0.0.1:5305/", 300, procs[1]):
+        if not wait_http("http://127.0.0.1:5915/", 300, procs[1]):
             raise RuntimeError("rasa init's server did not start")
         startup = time.monotonic() - started
-        url = "http://127.0.0.1:5305/webhooks/rest/webhook"
-        single = asyncio.run(measure(url, 1, args.messages, INIT_QUESTIONS))
-        many = asyncio.run(measure(url, 20, args.per_user, INIT_QUESTIONS))
+        url = "http://127.0.0.1:5915/webhooks/rest/webhook"
+        pids = {"rasa": procs[1].pid, "actions": procs[0].pid}
+        single = measure_cpu(url, 1, args.messages, pids, INIT_QUESTIONS)
+        many = measure_cpu(url, 20, args.per_user, pids, INIT_QUESTIONS)
         memory = rss_mb(procs[1].pid)
     finally:
         for proc in procs:
@@ -150,16 +170,61 @@ def bench_rasa_init(args: argparse.Namespace) -> dict[str, float]:
     return {"startup_s": startup, "rss_mb": memory, "one_user": single, "twenty_users": many}
 
 
+def summarize_profile(collapsed: Path, top: int = 15) -> str:
+    """Top entries of a py-spy collapsed-stack file: inclusive share per function (a function
+    counted once per sample) and self share (the innermost frame)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        total += count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    if not total:
+        return "no samples"
+    lines = [f"{total} samples of the Rasa process while busy (py-spy, --idle off)",
+             "inclusive (share of busy samples with the function on the stack):"]
+    skip = ("<module>", "run (", "_run_once", "run_forever", "run_until_complete", "_run (",
+            "main (", "serve_forever", "start (")
+    ranked = [(n, f) for f, n in inclusive.items() if not f.startswith(skip)]
+    for n, f in sorted(ranked, reverse=True)[:top]:
+        lines.append(f"  {100 * n / total:5.1f} %  {f}")
+    lines.append("self (innermost frame):")
+    for f, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * n / total:5.1f} %  {f}")
+    return "\n".join(lines)
+
+
+def profile_during(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy on the Rasa process (collapsed stacks, busy samples only)."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [str(py_spy), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+         "--rate", "50", "--format", "raw", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=200, help="messages for the 1-user run")
     parser.add_argument("--per-user", type=int, default=30, help="messages per concurrent user")
     parser.add_argument("--no-compare", action="store_true", help="skip rasa init's assistant")
+    parser.add_argument("--profile", nargs="?", const="twenty", choices=["one", "twenty"],
+                        help="py-spy the Rasa server during the 1- or 20-user run (default 20); "
+                             "print its top entries")
     args = parser.parse_args(argv)
     init = None if args.no_compare else bench_rasa_init(args)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            rasa_port=5205, action_port=5255, console_port=8205,
+            rasa_port=5905, action_port=5955, console_port=8905,
             database_url=f"sqlite:///{tmp}/bench.db", var_dir=Path(tmp),
         )  # fmt: skip
         stack = Stack(settings, log_dir=Path(tmp) / "logs", console=False)
@@ -168,10 +233,18 @@ def main(argv: list[str]) -> int:
         startup = time.monotonic() - started
         try:
             url = f"{settings.rasa_url}/webhooks/rest/webhook"
-            single = asyncio.run(measure(url, 1, args.messages))
-            many = asyncio.run(measure(url, 20, args.per_user))
             rasa_pid = next(p.pid for name, p in stack.procs if name == "rasa")
             actions_pid = next(p.pid for name, p in stack.procs if name == "actions")
+            pids = {"rasa": rasa_pid, "actions": actions_pid}
+            collapsed = ROOT / "var" / "profile.txt"
+            collapsed.parent.mkdir(exist_ok=True)
+            spy = profile_during(rasa_pid, 20, collapsed) if args.profile == "one" else None
+            single = measure_cpu(url, 1, args.messages, pids)
+            if args.profile == "twenty":
+                spy = profile_during(rasa_pid, 20, collapsed)
+            many = measure_cpu(url, 20, args.per_user, pids)
+            if spy is not None:
+                spy.wait(timeout=120)
             memory = rss_mb(rasa_pid)
             actions_memory = rss_mb(actions_pid)
         finally:
@@ -185,10 +258,14 @@ def main(argv: list[str]) -> int:
             f"{r['one_user']['p50_ms']:.0f} / {r['one_user']['p95_ms']:.0f} ms",
             f"{r['twenty_users']['p50_ms']:.0f} / {r['twenty_users']['p95_ms']:.0f} ms",
             f"{r['twenty_users']['throughput_per_s']:.1f} msg/s",
+            f"{r['one_user']['rasa_cpu_ms']:.1f} ms",
+            f"{r['twenty_users']['rasa_cpu_ms']:.1f} ms",
+            f"{r['twenty_users']['actions_cpu_ms']:.1f} ms",
         ]
 
     names = ["startup (server ready)", "Rasa server memory (RSS)", "1 user p50 / p95",
-             "20 users p50 / p95", "20 users throughput"]
+             "20 users p50 / p95", "20 users throughput", "Rasa CPU/msg, 1 user",
+             "Rasa CPU/msg, 20 users", "actions CPU/msg, 20 users"]
     ours_cells = cells(ours)
     init_cells = cells(init) if init else ["-"] * len(names)
     print(f"{'measure':26} {'this assistant':>18} {'rasa init':>18}")
@@ -198,6 +275,8 @@ def main(argv: list[str]) -> int:
     if init:
         ratio = ours["twenty_users"]["throughput_per_s"] / init["twenty_users"]["throughput_per_s"]
         print(f"throughput ratio (this / rasa init, 20 users): {ratio:.2f}")
+    if args.profile:
+        print(summarize_profile(ROOT / "var" / "profile.txt"))
     out = ROOT / "var" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"ours": ours, "actions_rss_mb": actions_memory,

@@ -11,12 +11,41 @@ Second, ``action_validate_slot_mappings`` (actions/guard.py) is called by Rasa o
 each time with the whole tracker rebuilt and sent to the action server; the guard acts only in a
 paused conversation and returns nothing otherwise. Outside a pause the call is skipped, with the
 result Rasa would have computed from the guard's empty answer: the extracted slot events.
+
+Third, Rasa runs its graphs (NLU for every message, the policies for every predicted action,
+3-4 runs per message) through dask's synchronous scheduler, with the minimal sub-graph rebuilt
+each time. Here the same nodes run in the same dependency order, directly, the sub-graph
+computed once per set of targets.
+
+Fourth, the SQLite tracker store (the `make run` default) waited for a disk flush at every
+commit: WAL with synchronous=NORMAL keeps every committed event through a crash of any of our
+processes (only a power loss can drop the last commits), and its connections are kept open in
+a pool (SQLAlchemy 2.0's default) instead of a file opened and closed for every query;
+PostgreSQL (production) is unchanged.
+
+Fifth, every call to the action server carried the whole conversation (every event since the
+session started, serialised again for each call: the cost grew with the conversation). Actions
+here read the slots, the latest message and the events of the current turn (rasa_sdk's form
+validation reads the trailing slot events; the latest input channel is the last user event),
+so the call carries the events from the last user message on, plus ACTION_EVENTS_BEFORE
+before it. Slots, the latest message, the active loop and the paused flag are computed by
+Rasa from the whole tracker as before.
+
+Sixth, loading a tracker turns each stored event back into its class with
+``Event.resolve_by_type``, which walks the whole Event class tree (with an ``isabstract`` check
+per class) for every single event: a fifth of the Rasa process's time in a long conversation.
+The class found for a type name is remembered; a name not seen yet is looked up as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
+
+# Events before the current turn sent along with each action call (see above).
+ACTION_EVENTS_BEFORE = 20
 
 
 @cache
@@ -65,6 +94,10 @@ def install() -> None:
     _validate_action_result._cached = True  # type: ignore[attr-defined]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     _skip_guard_outside_a_pause()
+    _run_graphs_directly()
+    _sqlite_without_flush_per_commit()
+    _send_the_current_turn_to_actions()
+    _remember_event_classes()
 
 
 def _skip_guard_outside_a_pause() -> None:
@@ -83,3 +116,147 @@ def _skip_guard_outside_a_pause() -> None:
         return await original(self, extraction_events, output_channel, nlg, tracker, domain)
 
     ActionExtractSlots._execute_validation_action = _execute_validation_action  # type: ignore
+
+
+def run_graph(runner: Any, inputs: dict[str, Any] | None, targets: list[str] | None) -> dict:
+    """What ``DaskGraphRunner.run`` returns, computed without dask: each needed node once, its
+    inputs first; an input name that nothing provides is passed as the bare name, as dask does."""
+    from rasa.engine.exceptions import GraphRunError
+
+    run_targets = targets if targets else runner._graph_schema.target_names
+    cache = runner.__dict__.setdefault("_minimal_schemas", {})
+    key = tuple(run_targets)
+    if key not in cache:
+        cache[key] = runner._graph_schema.minimal_graph_schema(run_targets)
+    nodes = cache[key].nodes
+    results: dict[str, Any] = {}
+    for name, value in (inputs or {}).items():
+        if isinstance(value, str) and value in nodes:
+            raise GraphRunError(
+                f"Input value '{value}' clashes with a node name. Make sure that none of the "
+                f"input names passed to the `run` method are the same as node names in the "
+                f"graph schema."
+            )
+        results[name] = (name, value)
+
+    def compute(name: str) -> Any:
+        if name in results:
+            return results[name]
+        if name not in nodes:
+            return name
+        args = [compute(dependency) for dependency in nodes[name].needs.values()]
+        results[name] = runner._instantiated_nodes[name](*args)
+        return results[name]
+
+    try:
+        return dict(compute(target) for target in run_targets)
+    except RuntimeError as e:
+        raise GraphRunError("Error running runner.") from e
+
+
+_DASK_RUN: Any = None
+
+
+@contextmanager
+def dask_runner() -> Iterator[None]:
+    """Rasa's own dask run for the duration (tests compare both)."""
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    patched = DaskGraphRunner.run
+    DaskGraphRunner.run = _DASK_RUN  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DaskGraphRunner.run = patched  # type: ignore[method-assign]
+
+
+def _run_graphs_directly() -> None:
+    global _DASK_RUN
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    _DASK_RUN = DaskGraphRunner.run
+
+    def run(self: DaskGraphRunner, inputs: dict | None = None, targets: list | None = None):
+        return run_graph(self, inputs, targets)
+
+    DaskGraphRunner.run = run  # type: ignore[method-assign]
+
+
+def _sqlite_without_flush_per_commit() -> None:
+    import sqlite3
+
+    import rasa.core.tracker_store as tracker_store
+    from sqlalchemy.pool import QueuePool
+
+    original_kwargs = tracker_store.create_engine_kwargs
+
+    def create_engine_kwargs(url: Any) -> dict[str, Any]:
+        kwargs = original_kwargs(url)
+        text = str(url)
+        if text.startswith("sqlite") and ":memory:" not in text and text.rstrip("/") != "sqlite:":
+            # SQLAlchemy 1.4 opens and closes a file for every session of a file database
+            # (NullPool); 2.0's default, a pool of open connections, used on Rasa's one thread.
+            kwargs.setdefault("poolclass", QueuePool)
+            kwargs.setdefault("connect_args", {"check_same_thread": False})
+        return kwargs
+
+    tracker_store.create_engine_kwargs = create_engine_kwargs
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+
+def _send_the_current_turn_to_actions() -> None:
+    import rasa
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.trackers import EventVerbosity
+
+    def _action_call_format(self: RemoteAction, tracker: Any, domain: Any) -> dict[str, Any]:
+        # Rasa's own format (rasa/core/actions/action.py), with the events of the current turn
+        state = tracker.current_state(EventVerbosity.NONE)
+        events = list(tracker.events)
+        last_user = next(
+            (i for i in range(len(events) - 1, -1, -1) if events[i].type_name == "user"), 0
+        )
+        state["events"] = [e.as_dict() for e in events[max(0, last_user - ACTION_EVENTS_BEFORE):]]
+        result = {
+            "next_action": self._name,
+            "sender_id": tracker.sender_id,
+            "tracker": state,
+            "version": rasa.__version__,
+        }
+        if (
+            not self._is_selective_domain_enabled()
+            or domain.does_custom_action_explicitly_need_domain(self.name())
+        ):
+            result["domain"] = domain.as_dict()
+        return result
+
+    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
+
+
+def _remember_event_classes() -> None:
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    known: dict[str, type] = {}
+
+    def resolve_by_type(type_name: str, default: type | None = None) -> type | None:
+        cls = known.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            if cls is not None and cls is not default:
+                known[type_name] = cls
+        return cls
+
+    resolve_by_type.__wrapped__ = original  # type: ignore[attr-defined]
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]

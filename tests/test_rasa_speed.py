@@ -83,3 +83,168 @@ async def test_guard_is_called_only_in_a_paused_conversation(monkeypatch) -> Non
     result = await action._execute_validation_action(extracted, None, None, paused, domain)
     assert calls == ["action_validate_slot_mappings"]
     assert result == [SlotSet("language", "ar")]
+
+
+# --- the graph runner, the SQLite pragmas and the action call of the current turn ------------
+
+MESSAGES = [
+    "Hur lång tid har jag på mig att överklaga?", "how do I appeal", "hej", "tack",
+    "كيف أستأنف القرار؟", "من می خواهم با یک انسان صحبت کنم", "я хочу умереть",
+    "sidee racfaan u qaataa", "ብኽመይ ይግባይ እብል", "asdfgh qwerty", "",
+]
+
+
+@pytest.fixture(scope="module")
+def agent():
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    from bot.train import model_path
+
+    loaded = Agent.load(str(model_path()))
+    yield loaded
+    asyncio.run(asyncio.sleep(0))
+
+
+@pytest.mark.slow
+async def test_graphs_run_directly_give_dasks_results(agent) -> None:
+    """Every NLU parse and policy prediction of the real model: the direct run and dask's agree."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot import rasa_speed
+
+    install()
+    processor = agent.processor
+    runner = processor.graph_runner
+    assert isinstance(runner, DaskGraphRunner)
+    for text in MESSAGES:
+        message = UserMessage(text, sender_id="x")
+        direct = await processor.parse_message(message)
+        with rasa_speed.dask_runner():
+            by_dask = await processor.parse_message(message)
+        assert direct == by_dask, text
+        tracker = DialogueStateTracker.from_events(
+            "x", [ActionExecuted("action_listen"), UserUttered(text, direct)],
+            slots=processor.domain.slots,
+        )
+        predicted = processor._predict_next_with_tracker(tracker)
+        with rasa_speed.dask_runner():
+            by_dask = processor._predict_next_with_tracker(tracker)
+        assert (predicted.policy_name, predicted.max_confidence, predicted.probabilities) == (
+            by_dask.policy_name, by_dask.max_confidence, by_dask.probabilities), text
+
+
+def test_graph_input_that_clashes_with_a_node_is_refused() -> None:
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.graph import GraphSchema, SchemaNode
+
+    from bot.rasa_speed import run_graph
+
+    class Runner:
+        _graph_schema = GraphSchema(
+            {"a": SchemaNode(needs={"x": "__in__"}, uses=object, constructor_name="c", fn="f",
+                             config={})}
+        )
+        _instantiated_nodes = {"a": lambda arg: ("a", arg)}
+
+    assert run_graph(Runner(), {"__in__": 5}, ["a"]) == {"a": ("__in__", 5)}
+    with pytest.raises(GraphRunError):
+        run_graph(Runner(), {"__in__": "a"}, ["a"])
+
+
+async def test_sqlite_tracker_store_commits_without_a_flush_and_keeps_events(tmp_path) -> None:
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    install()
+    domain = Domain.from_yaml("version: '3.1'\nintents: [greet]\n")
+    store = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    from sqlalchemy.pool import QueuePool
+
+    assert isinstance(store.engine.pool, QueuePool)  # connections kept open, not one per session
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    tracker = DialogueStateTracker.from_events(
+        "s", [ActionExecuted("action_listen"), UserUttered("hej", {"name": "greet"})]
+    )
+    await store.save(tracker)
+    again = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    assert [e.as_dict()["event"] for e in (await again.retrieve("s")).events] == [
+        "action", "user"]
+
+
+def _long_tracker(turns: int):
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.from_yaml(
+        "version: '3.1'\nintents: [greet]\nslots:\n  language:\n    type: text\n"
+        "    mappings: [{type: custom}]\n  deadline_date:\n    type: text\n"
+        "    mappings: [{type: custom}]\n"
+    )
+    events = []
+    for i in range(turns):
+        events += [
+            ActionExecuted("action_listen"),
+            UserUttered(f"hej {i}", {"name": "greet", "confidence": 1.0},
+                        input_channel="telegram" if i == turns - 1 else "rest"),
+            SlotSet("language", "sv" if i % 2 else "ar"),
+            ActionExecuted("action_answer"),
+            BotUttered(f"svar {i}"),
+        ]
+    events += [ActionExecuted("validate_deadline_form"), SlotSet("deadline_date", "2026-12-01")]
+    return DialogueStateTracker.from_events("s", events, slots=domain.slots), domain
+
+
+def test_action_call_carries_the_current_turn_and_what_actions_read() -> None:
+    from rasa.core.actions.action import RemoteAction
+    from rasa_sdk import Tracker
+
+    from bot.rasa_speed import ACTION_EVENTS_BEFORE
+
+    tracker, domain = _long_tracker(60)
+    full = tracker.current_state(__import__("rasa.shared.core.trackers", fromlist=["x"])
+                                 .EventVerbosity.ALL)
+    install()
+    body = RemoteAction("action_answer", None)._action_call_format(tracker, domain)
+    sent = body["tracker"]
+    assert len(full["events"]) == 302
+    assert len(sent["events"]) == ACTION_EVENTS_BEFORE + 6  # the last user event and after
+    assert sent["events"] == full["events"][-len(sent["events"]):]
+    assert {k: v for k, v in sent.items() if k != "events"} == {
+        k: v for k, v in full.items() if k != "events"}
+    # what rasa_sdk's actions and forms read is the same as from the whole conversation
+    trimmed, whole = Tracker.from_dict(sent), Tracker.from_dict(full)
+    assert trimmed.slots == whole.slots and trimmed.latest_message == whole.latest_message
+    assert trimmed.get_latest_input_channel() == whole.get_latest_input_channel() == "telegram"
+    assert trimmed.slots_to_validate() == whole.slots_to_validate() == {
+        "deadline_date": "2026-12-01"}
+    assert trimmed.active_loop == whole.active_loop
+    assert body["next_action"] == "action_answer" and body["sender_id"] == "s"
+
+
+def test_event_classes_resolve_as_rasa_resolves_them() -> None:
+    from rasa.shared.core.events import Event, SlotSet, UserUttered
+    from rasa.shared.utils.common import all_subclasses
+
+    install()
+    original = Event.resolve_by_type.__wrapped__
+    for cls in all_subclasses(Event):
+        assert Event.resolve_by_type(cls.type_name) is original(cls.type_name), cls
+        assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)  # remembered
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("slot") is SlotSet
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("no_such_event", SlotSet) is SlotSet
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")
+    assert Event.from_parameters({"event": "slot", "name": "language", "value": "sv"}) == SlotSet(
+        "language", "sv")
