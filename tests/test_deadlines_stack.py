@@ -159,3 +159,13 @@ def test_crisis_inside_the_form_gets_the_emergency_answer(stack: Stack) -> None:
     replies = say(stack, sender, "jag vill inte leva längre")
     assert "112" in replies[0]["text"] and "90101" in replies[0]["text"]
     assert "Vilken dag" not in joined(replies)
+
+
+def test_another_question_inside_the_form_is_answered_instead(stack: Stack) -> None:
+    sender = uuid.uuid4().hex
+    say(stack, sender, APPEAL)
+    say(stack, sender, '/inform_deadline{"deadline_decision":"agency"}')
+    replies = say(stack, sender, "får jag behålla min dagersättning?")
+    assert "dagersättning" in replies[0]["text"].lower()
+    assert "Vilken dag" not in joined(replies) and "kunde inte läsa" not in joined(replies)
+    assert "stämmer det" not in joined(say(stack, sender, "3 november"))  # the form is over
