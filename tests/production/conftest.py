@@ -128,8 +128,10 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             "RABBITMQ_EXCHANGE": exchange,
             "SOCKETIO_MANAGER_CHANNEL": f"test-socketio-{run}",
             "OFFICE_HOURS": settings.office_hours,
-            # a killed server's ticket lock lasts this long (Rasa's default: 60 s)
-            "TICKET_LOCK_LIFETIME": "10",
+            # a killed server's ticket lock lasts this long (Rasa's default: 60 s). It must be
+            # longer than any message takes: with 10 s, on a loaded machine, a lock expired
+            # while its message was processed and the other server's message was lost
+            "TICKET_LOCK_LIFETIME": "30",
         }
         stack = Stack(settings, log_dir=tmp / "logs", console=False, env=env)
         try:
