@@ -100,7 +100,7 @@ class ActionAnswer(Action):
                         c.text("button_compute_deadline", lang),
                         compute_payload(DEADLINE_KINDS[intent]), lang,
                     )  # fmt: skip
-                    buttons.insert(0, compute)
+                    buttons.append(compute)
                 send(dispatcher, text, lang, buttons, custom_topic=intent)
         else:
             key = intent if intent in SMALL_TALK else "out_of_scope"

@@ -78,8 +78,8 @@ async def test_general_rule_first_then_the_compute_button(intent: str, kind: str
     await ActionAnswer().run(d, make_tracker("hur lång tid", intent, slots={"language": "sv"}), {})
     first = d.messages[0]
     assert "2026-11-22" in first["text"] and "migrationsverket.se" in first["text"]
-    assert first["buttons"][0]["payload"] == compute_payload(kind)
-    assert first["buttons"][0]["payload"] == f'/compute_deadline{{"deadline_kind":"{kind}"}}'
+    assert first["buttons"][-1]["payload"] == compute_payload(kind)
+    assert first["buttons"][-1]["payload"] == f'/compute_deadline{{"deadline_kind":"{kind}"}}'
 
 
 async def test_other_answers_have_no_compute_button() -> None:
