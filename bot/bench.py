@@ -269,7 +269,7 @@ def main(argv: list[str]) -> int:
     ours_cells = cells(ours)
     init_cells = cells(init) if init else ["-"] * len(names)
     print(f"{'measure':26} {'this assistant':>18} {'rasa init':>18}")
-    for name, a, b in zip(names, ours_cells, init_cells):
+    for name, a, b in zip(names, ours_cells, init_cells, strict=True):
         print(f"{name:26} {a:>18} {b:>18}")
     print(f"{'action server memory':26} {actions_memory:>15.0f} MB")
     if init:

@@ -33,21 +33,10 @@ import aiohttp
 import jwt
 import socketio
 
+from bot.bench import QUESTIONS  # the same questions as `make bench`
 from bot.run import Stack
 from bot.settings import Settings
 
-QUESTIONS = [
-    "Hur lång tid har jag på mig att överklaga?",
-    "hur överklagar jag mitt avslag",
-    "får jag behålla min dagersättning?",
-    "How do I appeal the decision?",
-    "who pays for my flight home",
-    "kan jag få pengar när jag återvänder till Irak?",
-    "är det här anonymt?",
-    "what is a re-entry ban?",
-    "får mina barn gå i skolan?",
-    "hej",
-]
 NGINX_PORT, RASA_PORTS, ACTION_PORT, CONSOLE_PORT = 6105, (6115, 6116), 6155, 6900
 ORIGIN = f"http://127.0.0.1:{CONSOLE_PORT}"
 
