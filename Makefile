@@ -91,7 +91,7 @@ eval: train ## NLU accuracy, macro-F1 and confusions per language on the held-ou
 	$(PY) -m bot.nlu.evaluate
 
 bench: train ## Latency, throughput, memory and startup over REST, action server in the path
-	$(PY) -m bot.bench
+	$(PY) -m bot.bench $(ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check bot actions tests
