@@ -248,3 +248,45 @@ def test_event_classes_resolve_as_rasa_resolves_them() -> None:
         Event.resolve_by_type("no_such_event")
     assert Event.from_parameters({"event": "slot", "name": "language", "value": "sv"}) == SlotSet(
         "language", "sv")
+
+
+async def test_sql_store_reads_the_same_events_as_rasas_orm_query(tmp_path) -> None:
+    """The latest session's events, in order, exactly as Rasa's own query returns them."""
+    import json
+
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        BotUttered,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    install()
+    domain = Domain.from_yaml(
+        "version: '3.1'\nintents: [greet]\nslots:\n  language:\n    type: text\n"
+        "    mappings: [{type: custom}]\n"
+    )
+    store = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    turn = [ActionExecuted("action_listen"), UserUttered("hej", {"name": "greet"}),
+            SlotSet("language", "sv"), BotUttered("svar")]
+    events = [SessionStarted(timestamp=1.0), *[type(e).from_parameters(
+        {**e.as_dict(), "timestamp": 2.0}) for e in turn]]
+    events += [SessionStarted(timestamp=10.0), *[type(e).from_parameters(
+        {**e.as_dict(), "timestamp": 11.0}) for e in turn]]
+    await store.save(DialogueStateTracker.from_events("s", events, slots=domain.slots))
+    with store.session_scope() as session:
+        expected = [json.loads(row.data)
+                    for row in store._event_query(session, "s", False).all()]
+        everything = [json.loads(row.data)
+                      for row in store._event_query(session, "s", True).all()]
+    latest = await store.retrieve("s")
+    assert [e.as_dict() for e in latest.events] == expected
+    assert len(expected) == 5 and len(everything) == 10  # the latest session only
+    assert latest.get_slot("language") == "sv"
+    full = await store.retrieve_full_tracker("s")
+    assert [e.as_dict() for e in full.events] == everything
+    assert await store.retrieve("nobody") is None
