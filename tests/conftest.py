@@ -71,3 +71,13 @@ def texts(dispatcher: CollectingDispatcher) -> list[str]:
 
 def event_names(events: list[dict[str, Any]]) -> list[str]:
     return [e["event"] if e["event"] != "slot" else f"slot:{e['name']}" for e in events]
+
+
+@pytest.fixture()
+def api():  # type: ignore[no-untyped-def]
+    """A local fake of Telegram's Bot API (tests/telegram/fake_bot_api.py), started and stopped."""
+    from tests.telegram.fake_bot_api import FakeBotAPI
+
+    fake = FakeBotAPI().start()
+    yield fake
+    fake.stop()

@@ -7,9 +7,7 @@ The running processes' clock is set to Monday 23 November 2026 (bot/clock.py off
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,6 +18,7 @@ from bot import clock
 from bot.content import LRI, PDI
 from bot.run import Stack
 from bot.settings import Settings
+from tests.helpers import say
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +44,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
 
 
-def say(stack: Stack, sender: str, text: str, **metadata: str) -> list[dict]:
-    body = json.dumps({"sender": sender, "message": text, "metadata": metadata}).encode()
-    request = urllib.request.Request(
-        f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body,
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
 
 
 def joined(replies: list[dict]) -> str:

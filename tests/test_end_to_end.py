@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.request
 import uuid
@@ -15,6 +14,7 @@ from bot.run import Stack
 from bot.settings import Settings
 from bot.store.db import session
 from bot.store.models import Handoff
+from tests.helpers import say
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +36,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
 
 
-def say(stack: Stack, sender: str, text: str, **metadata: str) -> list[dict]:
-    body = json.dumps({"sender": sender, "message": text, "metadata": metadata}).encode()
-    request = urllib.request.Request(
-        f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body,
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def test_new_user_gets_the_appeal_deadline_with_source_and_date(stack: Stack) -> None:

@@ -21,7 +21,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from bot.run import Stack, service_env
 from bot.settings import ROOT, Settings
 from bot.store.db import session
 from bot.store.models import Reminder
+from tests.helpers import wait_until
 from tests.telegram import updates as u
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.harness import SECRET
@@ -53,21 +54,6 @@ LEAD = 12.0  # seconds between moving the clock and the reminder's time
 C = load_content(ROOT / "content")
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture()
-def api() -> Iterator[FakeBotAPI]:
-    fake = FakeBotAPI().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture()

@@ -39,6 +39,7 @@ from bot.settings import ROOT, Settings, get_settings
 from bot.store.db import session
 from bot.store.models import AuditEntry, Handoff
 from tests.console.conftest import PASSWORD
+from tests.helpers import wait_until
 from tests.telegram import updates as u
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.harness import SECRET
@@ -58,15 +59,6 @@ def content_text(key: str, lang: str = "en") -> str:
     return load_content(get_settings().content_dir).text(key, lang)
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` every 20 ms until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class EventStream:
