@@ -1,4 +1,10 @@
-"""What every action needs: the conversation's language, content, sending, the intro line."""
+"""What every action needs: the conversation's language, content, sending, the intro line.
+
+For action writers: an action receives the slots, the latest message and the events of the
+current turn (from the last user message on, plus 20 before it), not the whole conversation,
+and no domain unless its name starts with ``validate_`` (bot/rasa_speed.py, endpoints.yml).
+Keep what an action must remember in a slot.
+"""
 
 from __future__ import annotations
 
