@@ -65,11 +65,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure_cpu(url: str, users: int, per_user: int, pids: dict[str, int],
-                questions: list[str] = QUESTIONS) -> dict[str, float]:
+                questions: list[str] = QUESTIONS, conversation: int | None = None
+                ) -> dict[str, float]:
     """``measure`` plus the CPU time each process spent per message: on a busy machine the
     latency is not the assistant's, its CPU time per message still is."""
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    result = asyncio.run(measure(url, users, per_user, questions))
+    result = asyncio.run(measure(url, users, per_user, questions, conversation))
     for name, pid in pids.items():
         # the warm-up's 3 messages are inside the window too
         result[f"{name}_cpu_ms"] = (
@@ -84,11 +85,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def one_user(
-    session: aiohttp.ClientSession, url: str, count: int, questions: list[str]
+    session: aiohttp.ClientSession, url: str, count: int, questions: list[str],
+    conversation: int | None = None,
 ) -> list[float]:
+    """``count`` messages one after the other; a new conversation every ``conversation``
+    messages (None: all in one)."""
     sender = uuid.uuid4().hex
     latencies = []
     for i in range(count):
+        if conversation and i and i % conversation == 0:
+            sender = uuid.uuid4().hex
         started = time.perf_counter()
         async with session.post(
             url, json={"sender": sender, "message": questions[i % len(questions)]}
@@ -101,14 +107,15 @@ async def one_user(
 
 
 async def measure(
-    url: str, users: int, per_user: int, questions: list[str] = QUESTIONS
+    url: str, users: int, per_user: int, questions: list[str] = QUESTIONS,
+    conversation: int | None = None,
 ) -> dict[str, float]:
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         await one_user(session, url, 3, questions)  # warm-up
         started = time.perf_counter()
         results = await asyncio.gather(
-            *(one_user(session, url, per_user, questions) for _ in range(users))
+            *(one_user(session, url, per_user, questions, conversation) for _ in range(users))
         )
         elapsed = time.perf_counter() - started
     latencies = [x for r in results for x in r]
@@ -121,6 +128,9 @@ async def measure(
     }
 
 
+# Messages per conversation in the second 1-user run: a long conversation costs Rasa more per
+# message (it loads and replays the whole session each time); real ones are short.
+CONVERSATION = 20
 INIT_QUESTIONS = ["hello", "I am sad", "yes", "are you a bot?", "great", "goodbye"]
 INIT_DIR = ROOT / "var" / "bench" / "rasa_init"
 
@@ -158,6 +168,7 @@ def bench_rasa_init(args: argparse.Namespace) -> dict[str, float]:
         url = "http://127.0.0.1:5915/webhooks/rest/webhook"
         pids = {"rasa": procs[1].pid, "actions": procs[0].pid}
         single = measure_cpu(url, 1, args.messages, pids, INIT_QUESTIONS)
+        short = measure_cpu(url, 1, args.messages, pids, INIT_QUESTIONS, CONVERSATION)
         many = measure_cpu(url, 20, args.per_user, pids, INIT_QUESTIONS)
         memory = rss_mb(procs[1].pid)
     finally:
@@ -167,7 +178,8 @@ def bench_rasa_init(args: argparse.Namespace) -> dict[str, float]:
             except ProcessLookupError:
                 pass
             proc.wait(timeout=30)
-    return {"startup_s": startup, "rss_mb": memory, "one_user": single, "twenty_users": many}
+    return {"startup_s": startup, "rss_mb": memory, "one_user": single,
+            "one_user_short": short, "twenty_users": many}
 
 
 def summarize_profile(collapsed: Path, top: int = 15) -> str:
@@ -240,6 +252,7 @@ def main(argv: list[str]) -> int:
             collapsed.parent.mkdir(exist_ok=True)
             spy = profile_during(rasa_pid, 20, collapsed) if args.profile == "one" else None
             single = measure_cpu(url, 1, args.messages, pids)
+            short = measure_cpu(url, 1, args.messages, pids, conversation=CONVERSATION)
             if args.profile == "twenty":
                 spy = profile_during(rasa_pid, 20, collapsed)
             many = measure_cpu(url, 20, args.per_user, pids)
@@ -249,13 +262,15 @@ def main(argv: list[str]) -> int:
             actions_memory = rss_mb(actions_pid)
         finally:
             stack.stop()
-    ours = {"startup_s": startup, "rss_mb": memory, "one_user": single, "twenty_users": many}
+    ours = {"startup_s": startup, "rss_mb": memory, "one_user": single,
+            "one_user_short": short, "twenty_users": many}
 
     def cells(r: dict) -> list[str]:
         return [
             f"{r['startup_s']:.1f} s",
             f"{r['rss_mb']:.0f} MB",
             f"{r['one_user']['p50_ms']:.0f} / {r['one_user']['p95_ms']:.0f} ms",
+            f"{r['one_user_short']['p50_ms']:.0f} / {r['one_user_short']['p95_ms']:.0f} ms",
             f"{r['twenty_users']['p50_ms']:.0f} / {r['twenty_users']['p95_ms']:.0f} ms",
             f"{r['twenty_users']['throughput_per_s']:.1f} msg/s",
             f"{r['one_user']['rasa_cpu_ms']:.1f} ms",
@@ -263,15 +278,17 @@ def main(argv: list[str]) -> int:
             f"{r['twenty_users']['actions_cpu_ms']:.1f} ms",
         ]
 
-    names = ["startup (server ready)", "Rasa server memory (RSS)", "1 user p50 / p95",
+    names = ["startup (server ready)", "Rasa server memory (RSS)",
+             f"1 user p50 / p95, {args.messages} msgs in 1 conv.",
+             f"1 user p50 / p95, conv. of {CONVERSATION}",
              "20 users p50 / p95", "20 users throughput", "Rasa CPU/msg, 1 user",
              "Rasa CPU/msg, 20 users", "actions CPU/msg, 20 users"]
     ours_cells = cells(ours)
     init_cells = cells(init) if init else ["-"] * len(names)
-    print(f"{'measure':26} {'this assistant':>18} {'rasa init':>18}")
+    print(f"{'measure':34} {'this assistant':>18} {'rasa init':>18}")
     for name, a, b in zip(names, ours_cells, init_cells, strict=True):
-        print(f"{name:26} {a:>18} {b:>18}")
-    print(f"{'action server memory':26} {actions_memory:>15.0f} MB")
+        print(f"{name:34} {a:>18} {b:>18}")
+    print(f"{'action server memory':34} {actions_memory:>15.0f} MB")
     if init:
         ratio = ours["twenty_users"]["throughput_per_s"] / init["twenty_users"]["throughput_per_s"]
         print(f"throughput ratio (this / rasa init, 20 users): {ratio:.2f}")
