@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -135,6 +136,22 @@ def create_app(
             {"detail": {"message": "The assistant's server did not answer; try again."}},
             status_code=502,
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler returns pydantic's error context, which for a body that is not
+        # JSON holds the whole body (a password, say) and can hold a lone surrogate that no
+        # UTF-8 response takes (a 500, found by hypothesis). Where and what only, never the input.
+        detail = [
+            {
+                "loc": [str(part).encode("utf-8", "replace").decode("utf-8") for part in
+                        error.get("loc", ())],
+                "msg": str(error.get("msg", "")).encode("utf-8", "replace").decode("utf-8"),
+                "type": str(error.get("type", "")),
+            }
+            for error in exc.errors()
+        ]  # fmt: skip
+        return JSONResponse({"detail": detail}, status_code=422)
 
     for module in (pages, auth, handoffs, texts, audit):
         app.include_router(module.router)

@@ -55,6 +55,20 @@ def test_a_lone_surrogate_in_the_login_is_a_422(client, body: bytes) -> None:  #
     assert ok.status_code == 200
 
 
+@pytest.mark.parametrize("body", [
+    b'{"username": "x", "password": "\xed\xa0\x80\x00"}',  # found in CI: was a 500
+    b'{"username": "anna", "password": "secret\x00"}',
+    b'{"username": "anna", "password": "\xff"}',
+])  # fmt: skip
+def test_a_body_that_is_not_json_is_a_422_that_does_not_echo_it(client, body: bytes) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+    test_client, _, _ = client
+    response = test_client.post("/console/api/login", content=body, headers=JSON)
+    assert response.status_code in (400, 422), response.text  # 400: not even UTF-8
+    assert "secret" not in response.text and "password\"" not in response.text
+    if response.status_code == 422:
+        assert response.json()["detail"][0]["loc"][0] == "body"
+
+
 def test_a_lone_surrogate_in_a_reply_is_a_422(client) -> None:  # type: ignore[no-untyped-def]
     test_client, settings, fake = client
     with session(settings.database_url) as db:
