@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) $(SPACY_SV) ## Create .venv and install the pinned dependencies
 
-$(SPACY_SV): $(STAMP) bot/nlu/build_spacy.py
+$(SPACY_SV): $(STAMP) bot/nlu/build_spacy.py bot/nlu/lemmas.py
 	$(PY) -m bot.nlu.build_spacy build/spacy_sv
 
 train: install ## Train the model when the training data changed (and only then)

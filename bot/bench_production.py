@@ -44,6 +44,9 @@ ORIGIN = f"http://127.0.0.1:{CONSOLE_PORT}"
 @dataclass
 class Result:
     latencies: list[float] = field(default_factory=list)
+    channel_latencies: dict[str, list[float]] = field(
+        default_factory=lambda: {"rest": [], "socketio": []}
+    )
     done: list[float] = field(default_factory=list)  # when each answer came (monotonic)
     empty: int = 0  # REST answers without a message (conversation paused for a counsellor)
     errors: Counter = field(default_factory=Counter)
@@ -84,6 +87,7 @@ async def rest_user(base: str, until: float, result: Result, index: int) -> None
                 await asyncio.sleep(0.5)
                 continue
             result.latencies.append(time.monotonic() - started)
+            result.channel_latencies["rest"].append(result.latencies[-1])
             result.done.append(time.monotonic())
             result.sent[sender].append(text)
 
@@ -100,9 +104,11 @@ async def socketio_user(base: str, until: float, result: Result, index: int) -> 
         confirmed: asyncio.Queue = asyncio.Queue()
         client.on("session_confirm", lambda data, q=confirmed: q.put_nowait(data))
         try:
+            # the widget's routing key (widget/src/index.js): one per connection
             await client.connect(
-                base, transports=["polling"], headers={"Origin": ORIGIN}, wait_timeout=60
-            )
+                f"{base}?r={uuid.uuid4().hex[:16]}", transports=["polling"],
+                headers={"Origin": ORIGIN}, wait_timeout=60,
+            )  # fmt: skip
             await client.emit("session_request", {"token": token} if token else {})
             token = (await asyncio.wait_for(confirmed.get(), 60))["token"]
         except Exception as exc:  # noqa: BLE001 - counted, tried again
@@ -139,6 +145,7 @@ async def socketio_user(base: str, until: float, result: Result, index: int) -> 
                 pending = None
                 if not ack.get("duplicate"):
                     result.latencies.append(time.monotonic() - started)
+                    result.channel_latencies["socketio"].append(result.latencies[-1])
                     result.done.append(time.monotonic())
                 result.sent[sender].append(text)
                 # the widget's rate limit is 10 messages per 10 s per connection: stay under it
@@ -274,6 +281,12 @@ def run_profile(servers: int, args: argparse.Namespace) -> dict:
             "p50_ms": round(statistics.median(lat) * 1000) if lat else None,
             "p95_ms": round(percentile(lat, 0.95) * 1000) if lat else None,
             "throughput": round(len(result.done) / elapsed, 1),
+            **{
+                f"{channel}_p50_p95_ms": "/".join(
+                    str(round(percentile(values, q) * 1000)) for q in (0.5, 0.95)
+                ) if values else None
+                for channel, values in result.channel_latencies.items()
+            },
         }  # fmt: skip
     finally:
         stack.stop()
@@ -319,7 +332,8 @@ def main(argv: list[str]) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     header = ["servers", "users", "seconds", "messages", "errors", "lost_tracker", "lost_broker",
-              "p50_ms", "p95_ms", "throughput"]  # fmt: skip
+              "p50_ms", "p95_ms", "rest_p50_p95_ms", "socketio_p50_p95_ms",
+              "throughput"]  # fmt: skip
     print("\n| " + " | ".join(h.replace("throughput", "msg/s") for h in header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

@@ -6,13 +6,21 @@ list inside the process: ``python -m bot.rasa_server <rasa run options>`` with
 ``RASA_JWT_SECRET`` set. The ``--jwt-secret=value`` form also keeps a secret that starts with
 "-" from being read as an option.
 
-It also restores the deadline reminders Rasa keeps only in memory (bot/reminders.py).
+It also takes a message sent again only once (bot/message_ids.py), restores the deadline reminders Rasa keeps only in memory (bot/reminders.py), and
+keeps TensorFlow from importing jax, which nothing here uses (skip_unused_imports).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+
+def skip_unused_imports() -> None:
+    """TensorFlow 2.12 imports jax at its own import, only for TFLite's jax converter, which
+    Rasa never uses; tensorflow/lite/python/util.py catches the ImportError. Without it the
+    server holds about 100 MB less (measured: `import tensorflow` 572 -> 470 MB resident)."""
+    sys.modules.setdefault("jax", None)  # type: ignore[arg-type]
 
 
 def main() -> None:
@@ -26,16 +34,23 @@ def main() -> None:
     if not secret:
         sys.exit("RASA_JWT_SECRET is not set")
     sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}", "--jwt-method=HS256"]
+    skip_unused_imports()
     from rasa.__main__ import main as rasa_main
 
     from bot.rasa_speed import install
 
     install()  # see bot/rasa_speed.py: the action response schema is checked once, not per call
+    from bot import message_ids
+
+    message_ids.install()  # see bot/message_ids.py: a message sent again is taken once
     from bot import reminders
 
     # see bot/reminders.py: deadline reminders restored from the database after the server
     # started, sent once, timed on bot/clock.py
     reminders.install()
+    from bot import memory
+
+    memory.install()  # see bot/memory.py: freed memory goes back to the system
     rasa_main()
 
 

@@ -37,6 +37,12 @@ per class) for every single event: a fifth of the Rasa process's time in a long 
 The class found for a type name is remembered; a name not seen yet is looked up as before.
 Rasa's SQL store also built a full ORM object per stored event only to read its ``data``
 column: the same query (same filters and order) now selects that column alone.
+
+Seventh, the tracker this process saved last is reused when the database shows it is still
+exactly what is stored (bot/store/tracker_cache.py), instead of loading the conversation again.
+
+Eighth, the policies' dialogue states are replayed from where the previous prediction for the
+same tracker stopped, not from the session start for every prediction (bot/past_states.py).
 """
 
 from __future__ import annotations
@@ -101,6 +107,12 @@ def install() -> None:
     _send_the_current_turn_to_actions()
     _remember_event_classes()
     _read_only_the_event_data()
+    from bot.store import tracker_cache
+
+    tracker_cache.install()
+    from bot import past_states
+
+    past_states.install()
 
 
 def _skip_guard_outside_a_pause() -> None:

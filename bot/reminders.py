@@ -280,14 +280,14 @@ async def watch_clock() -> None:
 def install() -> None:
     """Patch Rasa (once): our reminders go through ``handle_reminder`` above, are timed on the
     assistant's clock, and are restored after the server started."""
-    import rasa.core.run
     from rasa.core.processor import MessageProcessor
+
+    from bot.rasa_hooks import on_server_start
 
     if getattr(MessageProcessor.handle_reminder, "_deadline_reminders", False):
         return
     original_handle = MessageProcessor.handle_reminder
     original_schedule = MessageProcessor._schedule_reminders
-    original_configure = rasa.core.run.configure_app
 
     async def patched_handle(self: Any, reminder_event: Any, sender_id: str, output: Any) -> None:
         if getattr(reminder_event, "intent", None) == INTENT:
@@ -304,29 +304,14 @@ def install() -> None:
         for event in ours:
             await _schedule(self, event, tracker.sender_id, output)
 
-    def patched_configure(*args: Any, **kwargs: Any) -> Any:
-        app = original_configure(*args, **kwargs)
+    async def restore_after_start(running: Any) -> None:
+        try:
+            await restore(running)
+        except Exception as exc:  # noqa: BLE001 - the server must run without reminders
+            logger.error("Deadline reminders not restored (%s)", type(exc).__name__)
 
-        watcher: list[asyncio.Task] = []
-
-        async def after_start(running: Any, _loop: Any) -> None:
-            try:
-                await restore(running)
-            except Exception as exc:  # noqa: BLE001 - the server must run without reminders
-                logger.error("Deadline reminders not restored (%s)", type(exc).__name__)
-            watcher.append(asyncio.get_running_loop().create_task(watch_clock()))
-
-        async def before_stop(_running: Any, _loop: Any) -> None:
-            for task in watcher:
-                task.cancel()
-            await asyncio.gather(*watcher, return_exceptions=True)
-            watcher.clear()
-
-        app.register_listener(after_start, "after_server_start")
-        app.register_listener(before_stop, "before_server_stop")
-        return app
+    on_server_start(ready=restore_after_start, background=watch_clock)
 
     patched_handle._deadline_reminders = True  # type: ignore[attr-defined]
     MessageProcessor.handle_reminder = patched_handle  # type: ignore[method-assign]
     MessageProcessor._schedule_reminders = patched_schedule  # type: ignore[method-assign]
-    rasa.core.run.configure_app = patched_configure

@@ -230,11 +230,19 @@ http {{
 {servers}
         keepalive 32;
     }}
-    # socket.io: engine.io's long-polling needs every request of a session at the same server,
-    # so a client address stays with one server (websocket needs it only for the handshake).
-    # Replies that start on another server reach it through the Redis client manager.
+    # socket.io: engine.io's long-polling needs every request of a session at the same server
+    # (websocket needs it only for the handshake). The widget sends a random routing key `r`,
+    # made at page load and in every request of its connection (not the conversation id, not
+    # stored), so one connection stays with one server while connections spread over all of
+    # them, also from behind one address (a shelter's, a carrier's NAT). A client without the
+    # key falls back to its address. Replies that start on another server reach it through the
+    # Redis client manager.
+    map $arg_r $socketio_route {{
+        ""      $remote_addr;
+        default $arg_r;
+    }}
     upstream rasa_socketio {{
-        hash $remote_addr consistent;
+        hash $socketio_route consistent;
 {servers}
     }}
     map $http_upgrade $connection_upgrade {{

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every Rasa server the tests start checks each tracker it reuses from its cache against the
+# database (bot/store/tracker_cache.py) and logs an error when they differ.
+os.environ.setdefault("TRACKER_CACHE_VERIFY", "1")
 
 
 @pytest.fixture()

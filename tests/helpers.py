@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -11,9 +13,14 @@ from typing import Any
 from bot.run import Stack
 
 
-def say(stack: Stack, sender: str, text: str, *, timeout: float = 60, **metadata: str) -> list:
-    """One message over the REST channel; the bot's replies."""
-    body = json.dumps({"sender": sender, "message": text, "metadata": metadata}).encode()
+def say(stack: Stack, sender: str, text: str, *, timeout: float = 60,
+        message_id: str | None = None, **metadata: str) -> list:  # fmt: skip
+    """One message over the REST channel (with the client's message id, if given); the bot's
+    replies."""
+    payload = {"sender": sender, "message": text, "metadata": metadata}
+    if message_id is not None:
+        payload["message_id"] = message_id
+    body = json.dumps(payload).encode()
     request = urllib.request.Request(
         f"{stack.settings.rasa_url}/webhooks/rest/webhook", data=body,
         headers={"Content-Type": "application/json"},
@@ -31,3 +38,12 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
             return found
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def python_child(*lines: str, timeout: float = 300) -> str:
+    """Run these lines in a new Python process (this venv, the project importable); its
+    standard output. A failure is an AssertionError with the end of its standard error."""
+    result = subprocess.run([sys.executable, "-c", "\n".join(lines)], capture_output=True,
+                            text=True, timeout=timeout)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 import uuid
@@ -121,7 +122,11 @@ def test_delete_data_removes_every_trace_after_confirmation(stack: Stack) -> Non
 def test_bad_input_gets_a_4xx_not_a_5xx(stack: Stack) -> None:
     url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
     for body in (b"not json", b"[]", b'{"sender": 1, "message": "x"}', b'{"sender": "a"}',
-                 b'{"sender": "a", "message": ""}', b'{"sender": "a", "message": {"x": 1}}'):
+                 b'{"sender": "a", "message": ""}', b'{"sender": "a", "message": {"x": 1}}',
+                 b'{"sender": "a", "message": "x", "message_id": ""}',
+                 b'{"sender": "a", "message": "x", "message_id": 7}',
+                 b'{"sender": "a", "message": "x", "message_id": "a b"}',
+                 ('{"sender": "a", "message": "x", "message_id": "%s"}' % ("x" * 65)).encode()):
         request = urllib.request.Request(url, data=body,
                                          headers={"Content-Type": "application/json"})
         try:
@@ -129,6 +134,27 @@ def test_bad_input_gets_a_4xx_not_a_5xx(stack: Stack) -> None:
             raise AssertionError(f"accepted {body!r}")
         except urllib.error.HTTPError as error:
             assert 400 <= error.code < 500, (body, error.code)
+
+
+def test_a_message_sent_again_is_taken_once(stack: Stack) -> None:
+    """A REST client that got no answer sends the message again with the same id: the
+    conversation holds it once and the answer is the first try's replies."""
+    sender, message_id = uuid.uuid4().hex, uuid.uuid4().hex
+    first = say(stack, sender, "Hur lång tid har jag på mig att överklaga?", message_id=message_id)
+    assert first and "överklag" in first[0]["text"].lower()
+    again = say(stack, sender, "Hur lång tid har jag på mig att överklaga?", message_id=message_id)
+    assert again == first
+    later = say(stack, sender, "Kan jag få en advokat gratis?", message_id=uuid.uuid4().hex)
+    assert later and later != first
+    from sqlalchemy import text
+
+    with session(stack.settings.database_url) as db:
+        users = [json.loads(data) for data in db.execute(
+            text("SELECT data FROM events WHERE sender_id = :s AND type_name = 'user' "
+                 "ORDER BY id"), {"s": sender}).scalars()]  # fmt: skip
+    assert [e["text"] for e in users] == [
+        "Hur lång tid har jag på mig att överklaga?", "Kan jag få en advokat gratis?"]
+    assert users[0]["message_id"] == message_id
 
 
 def test_identifiers_never_reach_the_tracker(stack: Stack) -> None:
@@ -163,3 +189,19 @@ def test_arabic_conversation_stays_arabic_after_ok(stack: Stack) -> None:
 def test_channel_language_seeds_the_first_answer(stack: Stack) -> None:
     replies = say(stack, uuid.uuid4().hex, "hej", language="ar")
     assert arabic_share(replies[0]["text"]) > 0.5
+
+
+def test_reused_trackers_equal_the_database_in_a_real_conversation(stack: Stack) -> None:
+    """Every tracker the Rasa server reuses from its cache (bot/store/tracker_cache.py) is
+    checked against the database (TRACKER_CACHE_VERIFY=1, tests/conftest.py): a conversation
+    with answers, a follow-up offer, a button and a language change, then the server's log."""
+    sender = uuid.uuid4().hex
+    for text in [
+        "Hej", "Hur lång tid har jag på mig att överklaga?", "/privacy", "Kan jag få en advokat?",
+        "ja", "How do I get to the return centre?", "Var kan jag bo nu?", "tack",
+    ]:
+        assert say(stack, sender, text), text
+    log = (stack.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "tracker cache: the kept tracker differs" not in log
+    assert "past states: the resumed states differ" not in log  # bot/past_states.py, likewise
+    assert log.count("tracker cache: a kept tracker was verified") >= 6

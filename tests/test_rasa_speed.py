@@ -290,3 +290,21 @@ async def test_sql_store_reads_the_same_events_as_rasas_orm_query(tmp_path) -> N
     full = await store.retrieve_full_tracker("s")
     assert [e.as_dict() for e in full.events] == everything
     assert await store.retrieve("nobody") is None
+
+
+def test_the_server_runs_tensorflow_and_diet_without_jax() -> None:
+    """bot.rasa_server keeps TensorFlow from importing jax (about 100 MB): TensorFlow and
+    Rasa's DIET still import and run a layer; jax stays out of the process."""
+    from tests.helpers import python_child
+
+    out = python_child(
+        "import sys",
+        "from bot.rasa_server import skip_unused_imports",
+        "skip_unused_imports()",
+        "import tensorflow as tf",
+        "import rasa.nlu.classifiers.diet_classifier",
+        "assert float(tf.keras.layers.Dense(1, kernel_initializer='ones')(tf.ones((1, 2)))) == 2",
+        "assert 'jaxlib' not in sys.modules and sys.modules.get('jax') is None",
+        "print('ok')",
+    )
+    assert out.strip().endswith("ok")

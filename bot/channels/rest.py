@@ -2,6 +2,11 @@
 
 Personal identifiers are redacted before Rasa stores or logs anything. Wrong input gets a 400
 with a readable reason, never a 500.
+
+A client that may send a message again (after a timeout or a 502) gives each message an id,
+``"message_id"`` (letters, digits, ``-`` and ``_``, at most 64): a message whose id the
+conversation already holds is not taken twice, and the answer is the replies it got the first
+time (bot/message_ids.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import clean_metadata, clean_text
+from bot.message_ids import client_message_id
 
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
@@ -50,10 +56,16 @@ class RestInput(RasaRestInput):
             text = clean_text(body.get("message"))
             if text is None:
                 return response.json({"error": "'message' must be non-empty text"}, status=400)
+            message_id = body.get("message_id")
+            if message_id is not None and client_message_id(message_id) is None:
+                return response.json(
+                    {"error": "'message_id' must be 1-64 letters, digits, '-' or '_'"}, status=400
+                )
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(
                     UserMessage(text, collector, sender, input_channel=self.name(),
+                                message_id=message_id,
                                 metadata=clean_metadata(body.get("metadata")))
                 )
             except Exception:

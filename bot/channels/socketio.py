@@ -18,7 +18,8 @@ Written like Rasa's own channel (rasa/core/channels/socketio.py), with what that
   limit the user gets a kind message and the message is acknowledged as not taken (the widget
   sends it again a little later); the connection stays open.
 - Each message may carry a client id: a message sent again after a dropped acknowledgement is
-  recognised and not processed twice (the widget's offline queue relies on it).
+  recognised and not processed twice (the widget's offline queue relies on it), also when
+  it reaches another Rasa server (the id is stored with the message: bot/message_ids.py).
 - On a resumed session the conversation's history (user and bot texts from the tracker store)
   is sent to that connection, so a reload shows it.
 - Replies go to a room per conversation: every tab of the same person gets them, and so do
@@ -52,6 +53,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot.channels.common import clean_metadata, clean_text
+from bot.message_ids import client_message_id
 from bot.settings import LANGUAGES, SettingsError, get_settings
 
 logger = logging.getLogger(__name__)
@@ -60,12 +62,13 @@ TOKEN_PREFIX = "v1"
 _TOKEN_CONTEXT = b"socketio-session:v1:"
 _CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{43}")  # HMAC-SHA256, unpadded URL-safe base64
-_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?")
 MIN_SECRET_CHARS = 32
 # A socket.io packet larger than this is refused by python-engineio before it is parsed
 # (a message is at most MAX_MESSAGE_CHARS characters; UTF-8 and JSON need some room).
 MAX_PACKET_BYTES = 64 * 1024
+# How late a ping may be answered before engine.io drops the session (see AsyncServer below).
+PING_TIMEOUT_SECONDS = 60
 HISTORY_MAX_MESSAGES = 200
 RECENT_IDS_PER_CONVERSATION = 64
 RECENT_CONVERSATIONS = 10_000
@@ -442,6 +445,13 @@ class SocketIOInput(InputChannel):
             cors_allowed_origins=self.allowed_origins,
             max_http_buffer_size=MAX_PACKET_BYTES,
             client_manager=client_manager,
+            # engine.io drops a session whose answer to a ping is later than this (the default
+            # is 20 s). A phone on a poor network, or a server busy with a queue of messages
+            # (the production load bench: a session dropped on one server at 50 conversations),
+            # answers late without being gone; the widget would reconnect and resend, but the
+            # person sees "offline". 60 s keeps such a session.
+            ping_interval=25,
+            ping_timeout=PING_TIMEOUT_SECONDS,
         )  # fmt: skip
         if client_manager is not None:
             # python-socketio starts listening on Redis at the first connection of this server;
@@ -515,12 +525,11 @@ class SocketIOInput(InputChannel):
             text = clean_text(data.get("message"))
             if text is None:
                 return {"ok": False, "error": "invalid"}
-            message_id = data.get("id")
-            if isinstance(message_id, str) and _MESSAGE_ID.fullmatch(message_id):
-                if self.recent_ids.seen(conversation_id, message_id):
-                    return {"ok": True, "duplicate": True}
-            else:
-                message_id = None
+            message_id = client_message_id(data.get("id"))
+            # this server's memory first; a message first taken by another server is found in
+            # the conversation itself (bot/message_ids.py)
+            if message_id and self.recent_ids.seen(conversation_id, message_id):
+                return {"ok": True, "duplicate": True}
             await sio.emit(
                 "user_echo", {"text": text}, room=conversation_id, skip_sid=sid
             )  # the person's other tabs
@@ -529,6 +538,7 @@ class SocketIOInput(InputChannel):
                 SocketIOOutput(sio, self.bot_message_evt),
                 conversation_id,
                 input_channel=self.name(),
+                message_id=message_id,
                 metadata=metadata,
             )
             try:

@@ -31,6 +31,11 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+# Registers the spaCy factory of build/spacy_sv's lemmatizer. Rasa imports this module (the first
+# component of config.yml) when it builds or loads the model graph, before SpacyNLP loads
+# build/spacy_sv, in `rasa train`, `rasa run` and `rasa shell` alike.
+import bot.nlu.lemmas  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
 SUPPORTED = ("sv", "en", "ar", "fa", "so", "ti", "ru")

@@ -58,9 +58,12 @@ class Production:
         )  # fmt: skip
 
     def say(self, sender: str, text: str, *, base: str | None = None, timeout: float = 60,
-            **metadata: str) -> tuple[int, list[dict]]:  # fmt: skip
+            message_id: str | None = None, **metadata: str) -> tuple[int, list[dict]]:  # fmt: skip
         """POST one REST message; (status, replies). A connection error is status 0."""
-        body = json.dumps({"sender": sender, "message": text, "metadata": metadata}).encode()
+        payload = {"sender": sender, "message": text, "metadata": metadata}
+        if message_id is not None:
+            payload["message_id"] = message_id
+        body = json.dumps(payload).encode()
         request = urllib.request.Request(
             f"{base or self.url}/webhooks/rest/webhook", data=body,
             headers={"Content-Type": "application/json"},

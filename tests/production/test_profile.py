@@ -13,6 +13,8 @@ import os
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -105,6 +107,44 @@ async def test_counsellor_reply_through_one_server_reaches_a_widget_on_the_other
         await client.sio.disconnect()
 
 
+def _engineio(url: str, body: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers={"Origin": ORIGIN})
+    if body is not None:
+        request.add_header("Content-Type", "text/plain;charset=UTF-8")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_socketio_connections_stay_with_one_server_and_spread_over_both(
+    production: Production,
+) -> None:
+    """nginx keeps every request of an engine.io session at the server that made it (long-polling
+    needs that) by the widget's routing key, and spreads sessions over both servers although
+    they all come from one address (127.0.0.1 here, a shelter's NAT in real life)."""
+    owners: dict[int, int] = {port: 0 for port in RASA_PORTS}
+    for _ in range(16):
+        key = uuid.uuid4().hex[:16]
+        query = f"/socket.io/?EIO=4&transport=polling&r={key}"
+        status, body = _engineio(production.url + query)
+        assert status == 200 and body.startswith("0"), (status, body[:80])
+        sid = json.loads(body[1:])["sid"]
+        # a pong packet ("3") is accepted only by the server that holds the session
+        held = [
+            port for port in RASA_PORTS
+            if _engineio(f"{production.server_url(port)}{query}&sid={sid}", b"3")[0] == 200
+        ]  # fmt: skip
+        assert len(held) == 1, held
+        owners[held[0]] += 1
+        # through nginx, every later request of the session reaches that server
+        for _ in range(3):
+            status, body = _engineio(f"{production.url}{query}&sid={sid}", b"3")
+            assert (status, body.lower()) == (200, "ok")
+    assert all(count > 0 for count in owners.values()), owners
+
+
 def test_two_messages_at_two_servers_at_once_are_processed_in_order(
     production: Production,
 ) -> None:
@@ -127,6 +167,45 @@ def test_two_messages_at_two_servers_at_once_are_processed_in_order(
         users = [e["text"] for e in events if e["event"] == "user"]
         assert sorted(users) == sorted([QUESTIONS[1], QUESTIONS[2]])
         assert turns_in_order(events), [(e["event"], e.get("name")) for e in events]
+
+
+def test_a_message_sent_again_to_the_other_server_is_taken_once(
+    production: Production,
+) -> None:
+    """A retry with the same message id: after the first try was answered, and while it is
+    still being handled by the other server (both at once). The conversation holds the message
+    once, and the retry is answered with the first try's replies."""
+    sender = uuid.uuid4().hex
+    first_id = uuid.uuid4().hex
+    status, first = production.say(sender, QUESTIONS[0], message_id=first_id,
+                                   base=production.server_url(RASA_PORTS[0]))  # fmt: skip
+    assert status == 200 and first
+    status, again = production.say(sender, QUESTIONS[0], message_id=first_id,
+                                   base=production.server_url(RASA_PORTS[1]))  # fmt: skip
+    assert status == 200
+    assert [r.get("text") for r in again] == [r.get("text") for r in first]
+    # another message with another id is a new message, even with the same text
+    status, _ = production.say(sender, QUESTIONS[0], message_id=uuid.uuid4().hex,
+                               base=production.server_url(RASA_PORTS[1]))  # fmt: skip
+    assert status == 200
+    assert production.user_texts(sender) == [QUESTIONS[0], QUESTIONS[0]]
+
+    for _ in range(3):
+        sender, message_id = uuid.uuid4().hex, uuid.uuid4().hex
+        barrier = threading.Barrier(2)
+
+        def send(port: int, sender: str = sender, message_id: str = message_id,
+                 barrier: threading.Barrier = barrier) -> tuple[int, list]:  # fmt: skip
+            barrier.wait()
+            return production.say(sender, QUESTIONS[1], message_id=message_id,
+                                  base=production.server_url(port))  # fmt: skip
+
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(send, RASA_PORTS))
+        assert [status for status, _ in results] == [200, 200]
+        texts = [[r.get("text") for r in replies] for _, replies in results]
+        assert texts[0] and texts[0] == texts[1]
+        assert production.user_texts(sender) == [QUESTIONS[1]]
 
 
 async def _queue_events(queue_name: str, sender: str, timeout: float) -> list[dict]:
@@ -285,8 +364,11 @@ def test_one_rasa_server_killed_mid_conversation(production: Production) -> None
     def talk(sender: str) -> None:
         for i in range(6):
             text = f"{QUESTIONS[i % len(QUESTIONS)]} [{i}]"
+            # one id per message, the same in every try: a try that was stored by the killed
+            # server but never answered is not taken again by the other one
+            message_id = uuid.uuid4().hex
             for _attempt in range(20):
-                status, _ = production.say(sender, text, timeout=60)
+                status, _ = production.say(sender, text, timeout=60, message_id=message_id)
                 if status == 200:
                     conversations[sender].append(text)
                     break

@@ -435,10 +435,17 @@ function start() {
   }
 
   // ---- the connection ----
+  // A random key sent with every request of the connection: a load balancer in front of
+  // several servers keeps the connection with one of them (engine.io's long-polling needs
+  // that) and spreads connections by it. Made per page load, never stored, tells nothing.
+  const routeKey = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) =>
+    b.toString(16).padStart(2, "0"),
+  ).join("");
   const socket = io(cfg.server, {
     path: cfg.path,
     autoConnect: false,
     reconnectionDelayMax: 10000,
+    query: { r: routeKey },
   });
 
   function connect() {
