@@ -43,6 +43,9 @@ def main() -> None:
     from bot import message_ids
 
     message_ids.install()  # see bot/message_ids.py: a message sent again is taken once
+    from bot import fair_queue
+
+    fair_queue.install()  # see bot/fair_queue.py: first come, first served, a few at a time
     from bot import reminders
 
     # see bot/reminders.py: deadline reminders restored from the database after the server
