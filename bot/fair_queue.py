@@ -46,7 +46,7 @@ class FairGate:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for waiter in self._waiters if not waiter.done())
+        return len(self._waiters)  # a cancelled one leaves at once (__aenter__, _release)
 
     async def __aenter__(self) -> None:
         if self.active < self.limit and not self.waiting:
@@ -57,7 +57,10 @@ class FairGate:
         try:
             await waiter
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.cancelled():
+                if waiter in self._waiters:  # gave up while waiting
+                    self._waiters.remove(waiter)
+            else:
                 self._release()  # the place was handed over just before the cancel: pass it on
             raise
 
@@ -70,7 +73,8 @@ class FairGate:
     def _release(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
-            if not waiter.done():  # a cancelled waiter is done: skipped
+            # a waiter cancelled a moment ago (its task has not run to remove it yet) is skipped
+            if not waiter.done():
                 waiter.set_result(None)  # the place goes to it; active stays the same
                 return
         self.active -= 1

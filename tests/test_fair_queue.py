@@ -169,3 +169,38 @@ def test_the_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
             concurrent_messages()
     with pytest.raises(ValueError):
         FairGate(0)
+
+
+def test_a_waiter_cancelled_in_the_same_step_as_a_release_is_skipped() -> None:
+    """The waiter's task is cancelled and, before it runs, the holder leaves: the place goes
+    to the next waiter, not to the cancelled one."""
+
+    async def main() -> tuple[list[str], FairGate]:
+        gate, order = FairGate(1), []
+        leave = asyncio.Event()
+        waiters: list[asyncio.Task] = []
+
+        async def holder() -> None:
+            async with gate:
+                await leave.wait()
+                waiters[0].cancel()  # cancelled, not yet run, when the place is freed below
+
+        async def enter(name: str) -> None:
+            async with gate:
+                order.append(name)
+
+        first = asyncio.create_task(holder())
+        await asyncio.sleep(0)
+        waiters.append(asyncio.create_task(enter("cancelled")))
+        after = asyncio.create_task(enter("after"))
+        await asyncio.sleep(0.01)
+        assert gate.waiting == 2
+        leave.set()
+        await asyncio.wait_for(after, 5)
+        await first
+        assert waiters[0].cancelled()
+        return order, gate
+
+    order, gate = asyncio.run(main())
+    assert order == ["after"]
+    assert gate.active == 0 and gate.waiting == 0
