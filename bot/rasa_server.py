@@ -6,7 +6,8 @@ list inside the process: ``python -m bot.rasa_server <rasa run options>`` with
 ``RASA_JWT_SECRET`` set. The ``--jwt-secret=value`` form also keeps a secret that starts with
 "-" from being read as an option.
 
-It also takes a message sent again only once (bot/message_ids.py), restores the deadline reminders Rasa keeps only in memory (bot/reminders.py), and
+It also loads DIET for answering only (bot/inference_load.py), takes a message sent again
+only once (bot/message_ids.py), restores the deadline reminders Rasa keeps only in memory (bot/reminders.py), and
 keeps TensorFlow from importing jax, which nothing here uses (skip_unused_imports).
 """
 
@@ -40,6 +41,9 @@ def main() -> None:
     from bot.rasa_speed import install
 
     install()  # see bot/rasa_speed.py: the action response schema is checked once, not per call
+    from bot import inference_load
+
+    inference_load.install()  # see bot/inference_load.py: DIET loaded without a training step
     from bot import message_ids
 
     message_ids.install()  # see bot/message_ids.py: a message sent again is taken once
