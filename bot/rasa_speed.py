@@ -43,6 +43,10 @@ exactly what is stored (bot/store/tracker_cache.py), instead of loading the conv
 
 Eighth, the policies' dialogue states are replayed from where the previous prediction for the
 same tracker stopped, not from the session start for every prediction (bot/past_states.py).
+
+Ninth, a tracker's applied events are computed from where the previous call stopped, a copy of a
+tracker is made without replaying the conversation, and the rule policy's dialogue states are
+formatted for its debug log only when debug logging is on (bot/tracker_speed.py).
 """
 
 from __future__ import annotations
@@ -113,6 +117,9 @@ def install() -> None:
     from bot import past_states
 
     past_states.install()
+    from bot import tracker_speed
+
+    tracker_speed.install()
 
 
 def _skip_guard_outside_a_pause() -> None:

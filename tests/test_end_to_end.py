@@ -204,4 +204,7 @@ def test_reused_trackers_equal_the_database_in_a_real_conversation(stack: Stack)
     log = (stack.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
     assert "tracker cache: the kept tracker differs" not in log
     assert "past states: the resumed states differ" not in log  # bot/past_states.py, likewise
+    assert "applied events: the resumed list differs" not in log  # bot/tracker_speed.py
+    assert "tracker copy: differs" not in log
+    assert "stored events known" not in log  # the count of a kept tracker's stored events
     assert log.count("tracker cache: a kept tracker was verified") >= 6

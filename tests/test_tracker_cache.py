@@ -208,3 +208,35 @@ def test_cache_size_and_time_limit() -> None:
 
 def test_the_tests_run_with_verification_on() -> None:
     assert os.environ.get("TRACKER_CACHE_VERIFY") == "1"
+
+
+async def test_the_stored_count_of_a_kept_tracker_is_known_and_verified(stores, caplog) -> None:
+    """Saving a tracker handed out from the cache needs no count query: the count is the kept
+    tracker's length. With verification on (the tests) Rasa's count runs too: an event written
+    behind the conversation lock's back (which a locked turn never sees) shows up as an error."""
+    from bot.store.tracker_cache import STORED_ATTRIBUTE
+
+    here, other = stores
+    tracker = DialogueStateTracker.from_events("s", session_events(2), slots=DOMAIN.slots)
+    await here.save(tracker)
+    current = await here.retrieve("s")
+    assert current is tracker and current.__dict__[STORED_ATTRIBUTE][0] == len(tracker.events)
+    for event in turn(5):
+        current.update(event)
+    with caplog.at_level(logging.ERROR, logger="bot.store.tracker_cache"):
+        await here.save(current)
+    assert not caplog.records
+    assert state(await other.retrieve("s")) == state(tracker)
+    # the next turn: a row appears that this server did not write, after the check
+    current = await here.retrieve("s")
+    assert current is tracker
+    with here.engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) "
+            "SELECT sender_id, type_name, timestamp, intent_name, action_name, data FROM events "
+            "WHERE sender_id = 's' ORDER BY id DESC LIMIT 1"))  # fmt: skip
+    for event in turn(6):
+        current.update(event)
+    with caplog.at_level(logging.ERROR, logger="bot.store.tracker_cache"):
+        await here.save(current)
+    assert "stored events known" in caplog.text

@@ -22,8 +22,12 @@ conversation, a session that started in this turn) is not kept. `TRACKER_CACHE_V
 tests) loads from the database on every hit as well and logs an error when the two differ
 (compared as JSON, the form in which a tracker is stored and sent to the action server).
 
-Saving: the same count query Rasa uses to find the unsaved events also gives the events to
-stream to the broker, instead of a second load of the whole session (Rasa's `stream_events`).
+Saving: Rasa counts the stored events of the session with a query to find the unsaved ones.
+For a tracker handed out from the cache that count is already known: the kept tracker's events,
+which the database was just shown to hold (the conversation is locked for the turn). The count
+also gives the events to stream to the broker, instead of a second load of the whole session
+(Rasa's `stream_events`). A tracker loaded by Rasa, or saved a second time in a turn, is counted
+by Rasa's query.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# On a tracker handed out from the cache: (how many of its events are stored, the last of them)
+STORED_ATTRIBUTE = "_stored_session_events"
 DEFAULT_SIZE = 128
 DEFAULT_SECONDS = 600.0
 
@@ -186,18 +192,43 @@ def install() -> None:
                         )
                         return stored
                     logger.info("tracker cache: a kept tracker was verified against the database")
+                # what Rasa's save would count as this session's stored events (see save below)
+                kept.tracker.__dict__[STORED_ATTRIBUTE] = (kept.length, kept.last)
                 return kept.tracker
         cache.misses += 1
         return await original_retrieve(self, sender_id)
+
+    def stored_count(store: SQLTrackerStore, session: Any, tracker: Any) -> int:
+        """How many of the tracker's session events are stored: Rasa's count query, or, for a
+        tracker handed out above and only appended to since, what it counted at that moment."""
+        known = tracker.__dict__.get(STORED_ATTRIBUTE)
+        if known is not None:
+            length, last = known
+            events = tracker.events
+            if len(events) >= length and (length == 0 or events[length - 1] is last):
+                if verify:
+                    counted = store._event_query(session, tracker.sender_id, False).count()
+                    if counted != length:
+                        logger.error("tracker cache: %d stored events known, %d counted",
+                                     length, counted)  # fmt: skip
+                        return counted
+                return length
+        return store._event_query(session, tracker.sender_id, False).count()
 
     async def stream_events(self: SQLTrackerStore, tracker: Any) -> None:
         # Rasa's stream_events loads the whole session again to count it; the count is enough
         if self.event_broker is None:
             return None
         with self.session_scope() as session:
-            stored = self._event_query(session, tracker.sender_id, False).count()
+            stored = stored_count(self, session, tracker)
         new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
         await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+
+    def _additional_events(self: SQLTrackerStore, session: Any, tracker: Any) -> Any:
+        # Rasa's: the events after the stored ones, counted as above; known once per retrieve
+        stored = stored_count(self, session, tracker)
+        tracker.__dict__.pop(STORED_ATTRIBUTE, None)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
 
     original_save = SQLTrackerStore.save
 
@@ -215,5 +246,6 @@ def install() -> None:
 
     SQLTrackerStore.retrieve = retrieve  # type: ignore[method-assign]
     SQLTrackerStore.stream_events = stream_events  # type: ignore[method-assign]
+    SQLTrackerStore._additional_events = _additional_events  # type: ignore[method-assign]
     SQLTrackerStore.save = save  # type: ignore[method-assign]
     SQLTrackerStore._tracker_cache_installed = True  # type: ignore[attr-defined]
