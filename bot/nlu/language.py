@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import yaml
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -43,6 +44,12 @@ LANGUAGE_KEY = "language"
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\{[^}]*\}|\([^)]*\))")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+# Checked at load: the fast classifier must give scikit-learn's probabilities for these.
+_CHECK_TEXTS = [
+    "Hur lång tid har jag på mig att överklaga?", "How do I appeal the decision?",
+    "كيف أستأنف القرار", "چطور می توانم اعتراض کنم", "Sidee baan u racfaan karaa?",
+    "ከመይ ጌረ ይግባይ ክብል እኽእል", "Как обжаловать решение?", "3ndi rafd", "man rad shodam", "x",
+]
 # Weight of the project-trained classifier against lingua within the script's candidates.
 _CLASSIFIER_WEIGHT = 0.7
 # Latin-script messages shorter than this many words get at most this confidence.
@@ -144,6 +151,75 @@ def _build_classifier() -> Any:
     )
 
 
+class FastClassifier:
+    """The trained TF-IDF + logistic regression pipeline's ``predict_proba`` for one text, without
+    scikit-learn's per-call overhead (input checks, a sparse matrix for one row, the idf diagonal
+    rebuilt on every call): about 1 ms of the Rasa process's time per message before, 0.1 ms now.
+
+    The same arithmetic: char n-gram counts over the trained vocabulary, ``1 + log(count)``
+    (sublinear tf), times idf, l2-normalised, then the softmax of ``x @ coef.T + intercept`` (a
+    multinomial model). ``make`` returns None (use the pipeline itself) for any other kind of
+    pipeline, or when a check on sample texts at load differs from scikit-learn's by more than
+    1e-9.
+    """
+
+    def __init__(self, pipeline: Any) -> None:
+        vectorizer, model = pipeline[0], pipeline[-1]
+        self.classes_ = model.classes_
+        self._analyze = vectorizer.build_analyzer()
+        self._vocabulary = vectorizer.vocabulary_
+        self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self._coef_t = np.ascontiguousarray(model.coef_.T, dtype=np.float64)
+        self._intercept = np.asarray(model.intercept_, dtype=np.float64)
+
+    @classmethod
+    def make(cls, pipeline: Any, samples: list[str]) -> FastClassifier | None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        try:
+            vectorizer, model = pipeline[0], pipeline[-1]
+        except (TypeError, IndexError, KeyError):
+            return None
+        if not (
+            len(pipeline) == 2
+            and isinstance(vectorizer, TfidfVectorizer)
+            and isinstance(model, LogisticRegression)
+            and vectorizer.sublinear_tf and vectorizer.use_idf and vectorizer.norm == "l2"
+            and vectorizer.dtype in (np.float64, float)
+            and len(model.classes_) > 2 and model.multi_class in ("auto", "multinomial")
+            and model.solver != "liblinear"
+        ):  # fmt: skip
+            return None
+        fast = cls(pipeline)
+        for text in samples:
+            expected = pipeline.predict_proba([text])[0]
+            if not np.allclose(fast.predict_proba(text), expected, rtol=0, atol=1e-9):
+                logger.warning("Fast language classifier differs from scikit-learn's; not used")
+                return None
+        return fast
+
+    def predict_proba(self, text: str) -> np.ndarray:
+        counts: dict[int, int] = {}
+        vocabulary = self._vocabulary
+        for gram in self._analyze(text):
+            index = vocabulary.get(gram)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        scores = self._intercept.copy()
+        if counts:
+            indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+            values = np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+            values += 1.0
+            values *= self._idf[indices]
+            values /= np.sqrt(np.dot(values, values))
+            scores += values @ self._coef_t[indices]
+        scores -= scores.max()
+        np.exp(scores, out=scores)
+        scores /= scores.sum()
+        return scores
+
+
 class LanguageIdentifier:
     """The detector itself, without Rasa: script rules, lingua and the trained classifier."""
 
@@ -168,6 +244,7 @@ class LanguageIdentifier:
             .build()
         )
         self.classifier = classifier
+        self._fast: FastClassifier | bool | None = None  # made on first use, False: not usable
 
     def fit(self, texts: list[str], labels: list[str]) -> None:
         if len(set(labels)) < 2:
@@ -176,6 +253,7 @@ class LanguageIdentifier:
         clf = _build_classifier()
         clf.fit(texts, labels)
         self.classifier = clf
+        self._fast = None
 
     def _lingua_scores(self, text: str) -> dict[str, float]:
         return {
@@ -187,7 +265,12 @@ class LanguageIdentifier:
     def _classifier_scores(self, text: str) -> dict[str, float]:
         if self.classifier is None:
             return {}
-        probs = self.classifier.predict_proba([text])[0]
+        if self._fast is None:
+            self._fast = FastClassifier.make(self.classifier, _CHECK_TEXTS) or False
+        if self._fast:
+            probs = self._fast.predict_proba(text)
+        else:
+            probs = self.classifier.predict_proba([text])[0]
         return dict(zip(self.classifier.classes_, (float(p) for p in probs), strict=False))
 
     def detect(self, text: str) -> dict[str, Any] | None:
