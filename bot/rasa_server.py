@@ -6,7 +6,8 @@ list inside the process: ``python -m bot.rasa_server <rasa run options>`` with
 ``RASA_JWT_SECRET`` set. The ``--jwt-secret=value`` form also keeps a secret that starts with
 "-" from being read as an option.
 
-It also loads DIET for answering only (bot/inference_load.py), takes a message sent again
+It also loads DIET for answering only (bot/inference_load.py) and computes its intent scores
+without a TensorFlow call per message (bot/nlu/fast_diet.py), takes a message sent again
 only once (bot/message_ids.py), restores the deadline reminders Rasa keeps only in memory (bot/reminders.py), and
 keeps TensorFlow from importing jax, which nothing here uses (skip_unused_imports).
 """
@@ -30,6 +31,11 @@ def main() -> None:
         # instead of one per thread (TensorFlow's, Sanic's): about 80 MB less resident memory
         # for the same work (make bench).
         os.environ["MALLOC_ARENA_MAX"] = "2"
+        # OpenBLAS (numpy's, scipy's) keeps a worker thread per core spinning after every
+        # product, however small: the intent scores (bot/nlu/fast_diet.py) are a few tiny
+        # products per message, and the spinning thread took most of the second core
+        # (measured: 88 % of a core at 20 users). TensorFlow has its own threads.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         os.execv(sys.executable, [sys.executable, "-m", "bot.rasa_server", *sys.argv[1:]])
     secret = os.environ.get("RASA_JWT_SECRET")
     if not secret:
@@ -44,6 +50,9 @@ def main() -> None:
     from bot import inference_load
 
     inference_load.install()  # see bot/inference_load.py: DIET loaded without a training step
+    from bot.nlu import fast_diet
+
+    fast_diet.install()  # see bot/nlu/fast_diet.py: DIET's intent scores without a TF call
     from bot import message_ids
 
     message_ids.install()  # see bot/message_ids.py: a message sent again is taken once
