@@ -201,7 +201,7 @@ def summarize_profile(collapsed: Path, top: int = 15) -> str:
         own[frames[-1]] = own.get(frames[-1], 0) + count
     if not total:
         return "no samples"
-    lines = [f"{total} samples of the Rasa process while busy (py-spy, --idle off)",
+    lines = [f"{total} samples of the Rasa process's thread holding the GIL (py-spy --gil)",
              "inclusive (share of busy samples with the function on the stack):"]
     skip = ("<module>", "run (", "_run_once", "run_forever", "run_until_complete", "_run (",
             "main (", "serve_forever", "start (")
@@ -215,11 +215,13 @@ def summarize_profile(collapsed: Path, top: int = 15) -> str:
 
 
 def profile_during(pid: int, seconds: float, out: Path) -> subprocess.Popen:
-    """py-spy on the Rasa process (collapsed stacks, busy samples only)."""
+    """py-spy on the Rasa process (collapsed stacks): only the thread holding the GIL, the one
+    that limits the server. Without ``--gil``, a thread waiting inside C code (an idle executor
+    thread, the event loop in uvloop) is sampled as busy under its last Python frame."""
     py_spy = Path(sys.executable).parent / "py-spy"
     return subprocess.Popen(
         [str(py_spy), "record", "--pid", str(pid), "--duration", str(int(seconds)),
-         "--rate", "50", "--format", "raw", "--output", str(out), "--nonblocking"],
+         "--rate", "100", "--gil", "--format", "raw", "--output", str(out), "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
