@@ -209,17 +209,11 @@ def install_action_server_fallback() -> None:
 
 
 def main() -> None:
-    import os
-    import sys
-
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        # as bot.rasa_server does (fewer malloc arenas, less memory; glibc reads it only at
-        # start), but started again as this module: bot.rasa_server would start itself again
-        # without the changes above
-        os.environ["MALLOC_ARENA_MAX"] = "2"
-        os.execv(sys.executable, [sys.executable, "-m", "bot.rasa_production", *sys.argv[1:]])
     from bot import rasa_server
 
+    # as bot.rasa_server does (less memory, no spinning OpenBLAS threads), but started again
+    # as this module: bot.rasa_server would start itself again without the changes above
+    rasa_server.start_again_with_environment("bot.rasa_production")
     install()
     rasa_server.main()
 

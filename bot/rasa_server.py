@@ -25,18 +25,28 @@ def skip_unused_imports() -> None:
     sys.modules.setdefault("jax", None)  # type: ignore[arg-type]
 
 
+# Read only when a process starts (glibc, OpenBLAS): set, then the process is started again.
+# MALLOC_ARENA_MAX: two malloc arenas instead of one per thread (TensorFlow's, Sanic's), about
+# 80 MB less resident memory for the same work (make bench). OPENBLAS_NUM_THREADS: OpenBLAS
+# (numpy's, scipy's) keeps a worker thread per core spinning after every product, however
+# small; the intent scores (bot/nlu/fast_diet.py) are a few tiny products per message, and the
+# spinning thread took most of the second core (measured: 88 % of a core at 20 users).
+# TensorFlow has its own threads.
+START_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def start_again_with_environment(module: str) -> None:
+    """``python -m module <same arguments>`` again, once, with START_ENVIRONMENT set (values
+    already in the environment are kept)."""
+    if all(name in os.environ for name in START_ENVIRONMENT):
+        return
+    for name, value in START_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]])
+
+
 def main() -> None:
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        # glibc reads this only at process start: start again with it. Two malloc arenas
-        # instead of one per thread (TensorFlow's, Sanic's): about 80 MB less resident memory
-        # for the same work (make bench).
-        os.environ["MALLOC_ARENA_MAX"] = "2"
-        # OpenBLAS (numpy's, scipy's) keeps a worker thread per core spinning after every
-        # product, however small: the intent scores (bot/nlu/fast_diet.py) are a few tiny
-        # products per message, and the spinning thread took most of the second core
-        # (measured: 88 % of a core at 20 users). TensorFlow has its own threads.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        os.execv(sys.executable, [sys.executable, "-m", "bot.rasa_server", *sys.argv[1:]])
+    start_again_with_environment("bot.rasa_server")
     secret = os.environ.get("RASA_JWT_SECRET")
     if not secret:
         sys.exit("RASA_JWT_SECRET is not set")

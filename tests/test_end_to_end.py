@@ -208,3 +208,17 @@ def test_reused_trackers_equal_the_database_in_a_real_conversation(stack: Stack)
     assert "tracker copy: differs" not in log
     assert "stored events known" not in log  # the count of a kept tracker's stored events
     assert log.count("tracker cache: a kept tracker was verified") >= 6
+
+
+def test_the_rasa_server_runs_with_its_start_environment(stack: Stack) -> None:
+    """bot/rasa_server.py starts itself again with MALLOC_ARENA_MAX and OPENBLAS_NUM_THREADS
+    (read only at process start), and answers with the fast intent scores, self-checked
+    against TensorFlow (bot/nlu/fast_diet.py) without a difference."""
+    from pathlib import Path
+
+    rasa = next(proc for name, proc in stack.procs if name == "rasa")
+    environ = Path(f"/proc/{rasa.pid}/environ").read_bytes().split(b"\0")
+    assert b"MALLOC_ARENA_MAX=2" in environ and b"OPENBLAS_NUM_THREADS=1" in environ
+    assert say(stack, uuid.uuid4().hex, "Hur överklagar jag?")
+    log = (stack.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "fast DIET prediction differs" not in log
