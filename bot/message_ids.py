@@ -12,8 +12,9 @@ Channels pass the client's id as Rasa's own ``UserMessage.message_id``, which Ra
 store's lock (``Agent.handle_message``); inside it, before the message is parsed, the
 conversation is looked up for a user event with the same id. If there is one, the message is
 not taken again: a collecting channel (REST) gets the replies stored after the first try, which
-its client never received; a pushing channel (socket.io) gets nothing, because replies are sent
-while they are made, before the conversation is saved.
+its client never received; a pushing channel (socket.io, Telegram, whose update id is the
+message id) gets nothing, because replies are sent while they are made, before the conversation
+is saved.
 
 A message without a client id gets Rasa's random one and is never a duplicate.
 """

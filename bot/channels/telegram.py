@@ -494,6 +494,10 @@ class _Incoming:
     text: str | None = None  # raw text, command payload or callback payload
     callback_id: str | None = None
     caption: str | None = None
+    # Telegram's update_id: passed to Rasa as the message id, stored with the message, so that
+    # an update delivered again is taken once by any server, also after a restart
+    # (bot/message_ids.py); the in-memory ``recent`` list only answers a quick duplicate
+    update_id: int | None = None
 
 
 def _message_kind(message: Message) -> str:
@@ -676,6 +680,8 @@ class TelegramInput(InputChannel):
             logger.warning("An update without the parts it needs was ignored (%s)",
                            _describe_error(exc))
             return
+        if incoming is not None:
+            incoming.update_id = update.update_id
         await self._handle_incoming(incoming, on_new_message, app)
 
     async def _handle_incoming(
@@ -757,9 +763,11 @@ class TelegramInput(InputChannel):
             return
         metadata = clean_metadata({"language": incoming.language_code})
         async with self._typing(out, incoming.chat):
+            message_id = (f"telegram-{incoming.update_id}" if incoming.update_id is not None
+                          else None)  # fmt: skip
             await on_new_message(
                 UserMessage(text, out, incoming.chat, input_channel=self.name(),
-                            metadata=metadata or None)
+                            metadata=metadata or None, message_id=message_id)
             )  # fmt: skip
 
     # -- web -------------------------------------------------------------------------------
@@ -792,6 +800,8 @@ class TelegramInput(InputChannel):
             return 400, "not a Telegram update"
         if self.recent.seen(update_id):
             return 200, "duplicate"
+        if incoming is not None:
+            incoming.update_id = update_id
         self.handled += 1
         task = asyncio.get_running_loop().create_task(
             self._handle_incoming(incoming, on_new_message, app)

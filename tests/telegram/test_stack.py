@@ -351,3 +351,27 @@ def test_latency_webhook_answer_and_first_message(
               f"max {first_send[-1] * 1000:.0f} ms")
     assert answered[5] < 0.5 and answered[-1] < 2.0
     assert first_send[-1] < 20
+
+
+def test_an_update_delivered_again_after_a_restart_is_answered_once(
+    stack: Stack, api: FakeBotAPI
+) -> None:
+    """The server's memory of recent update ids is gone after a restart (and another server
+    never had it): the update id travels with the message into the conversation
+    (bot/message_ids.py), so Telegram delivering the update again does not answer it twice.
+    Last in this file: it restarts the stack."""
+    chat = 710090
+    update = u.text_update(chat, "How long do I have to appeal against the decision?")
+    assert post(stack, update).status_code == 200
+    before = wait_texts(api, chat, 2)
+    assert sum("three weeks" in t for t in before) == 1
+    stack.stop()
+    stack.start(timeout=300)
+    assert post(stack, update).status_code == 200
+    # a new message in the same chat is handled after the redelivered one (one chat, in turn)
+    assert post(stack, u.text_update(chat, "What is a re-entry ban?")).status_code == 200
+    texts = wait_texts(api, chat, len(before) + 1)
+    assert sum("three weeks" in t for t in texts) == 1
+    assert len(texts) == len(before) + 1
+    log = (stack.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "A message sent again was already taken" in log
