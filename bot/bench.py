@@ -235,6 +235,8 @@ def main(argv: list[str]) -> int:
                         help="py-spy the Rasa server during the 1- or 20-user run (default 20); "
                              "print its top entries")
     args = parser.parse_args(argv)
+    # stopped with SIGTERM (timeout, kill): stop the servers it started too (`finally`)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     init = None if args.no_compare else bench_rasa_init(args)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(

@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import statistics
 import sys
 import tempfile
@@ -324,6 +325,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--servers", default="1,2")
     args = parser.parse_args(argv)
+    # stopped with SIGTERM (timeout, kill): stop the servers it started too (`finally`)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows = []
     for servers in [int(n) for n in args.servers.split(",")]:
         print(f"{servers} Rasa server(s): starting the profile, then {args.users} conversations "
