@@ -96,6 +96,9 @@ MAX_CALLBACK_DATA = 64  # bytes
 MAX_BODY_BYTES = 1_000_000
 RECENT_UPDATES = 10_000  # update_ids remembered for deduplication
 TYPING_EVERY = 4.0  # Telegram shows "typing…" for 5 seconds
+# ... and for no longer than this in all: an answer that takes longer (the assistant stuck or
+# down) must not leave "typing…" on the person's screen for ever
+TYPING_AT_MOST = 60.0
 GROUP_NOTE_EVERY = 3600.0  # seconds between two notes in the same group
 NETWORK_RETRIES = 3
 # Commands -> what Rasa is sent (an intent payload).
@@ -652,7 +655,9 @@ class TelegramInput(InputChannel):
     @contextlib.asynccontextmanager
     async def _typing(self, out: TelegramOutput, chat: str) -> AsyncIterator[None]:
         async def keep_typing() -> None:
-            while True:
+            loop = asyncio.get_running_loop()
+            until = loop.time() + TYPING_AT_MOST
+            while loop.time() + TYPING_EVERY < until:
                 await asyncio.sleep(TYPING_EVERY)
                 await out.typing(chat)
 

@@ -279,6 +279,26 @@ def test_typing_is_shown_while_the_bot_works(make_server, fake_api: FakeBotAPI) 
     assert len(fake_api.recorded("sendChatAction", 5009)) == count  # stopped after the answer
 
 
+def test_typing_stops_after_a_while_when_the_answer_takes_too_long(
+    make_server, fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.channels import telegram
+
+    monkeypatch.setattr(telegram, "TYPING_EVERY", 0.2)
+    monkeypatch.setattr(telegram, "TYPING_AT_MOST", 1.0)
+
+    async def stuck(message: UserMessage) -> None:
+        await asyncio.sleep(3)
+        await echo(message)
+
+    server = make_server(responder=stuck)
+    server.post(u.text_update(5019, "hej"))
+    fake_api.wait_for(lambda: fake_api.texts(5019), timeout=20)
+    typing = fake_api.recorded("sendChatAction", 5019)
+    assert 3 <= len(typing) <= 6  # renewed, then no more after about a second
+    assert typing[-1].at - typing[0].at <= 1.5
+
+
 def test_about_one_message_a_second_per_chat_in_order(make_server, fake_api: FakeBotAPI) -> None:
     async def three(message: UserMessage) -> None:
         for i in range(3):
