@@ -160,13 +160,17 @@ def install() -> None:
         return cache
 
     def marker(store: SQLTrackerStore, session: Any, sender_id: str) -> tuple[int, int | None]:
-        import sqlalchemy as sa
+        # one statement per store, the conversation id a parameter: building the statement
+        # and its cache key anew cost more than running it (340 of 480 us on SQLite)
+        statement = store.__dict__.get("_marker_statement")
+        if statement is None:
+            import sqlalchemy as sa
 
-        count, highest = session.execute(
-            sa.select(sa.func.count(store.SQLEvent.id), sa.func.max(store.SQLEvent.id)).where(
-                store.SQLEvent.sender_id == sender_id
-            )
-        ).one()
+            events = store.SQLEvent.__table__
+            statement = store.__dict__["_marker_statement"] = sa.select(
+                sa.func.count(events.c.id), sa.func.max(events.c.id)
+            ).where(events.c.sender_id == sa.bindparam("sender_id"))
+        count, highest = session.execute(statement, {"sender_id": sender_id}).one()
         return int(count), highest
 
     async def retrieve(self: SQLTrackerStore, sender_id: str) -> Any:
