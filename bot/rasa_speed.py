@@ -5,7 +5,10 @@ process's busy time went to ``jsonschema.validate`` in ``RemoteAction._validate_
 which re-checks Rasa's own response schema against the JSON-Schema meta-schema (with its
 ``$dynamicRef`` resolution) for every answer of the action server, twice per message here.
 The response is still validated, against the same schema, with the same error; only the schema
-check and the validator construction happen once per process.
+check and the validator construction happen once per process. A response that fits is
+recognised event by event, each event against its own type's part of the schema, instead of
+against all 23 alternatives of the schema's ``oneOf`` (10 % of the process's time in cProfile
+at 20 users); anything else is checked by the whole schema.
 
 Second, ``action_validate_slot_mappings`` (actions/guard.py) is called by Rasa on every user turn,
 each time with the whole tracker rebuilt and sent to the action server; the guard acts only in a
@@ -76,11 +79,61 @@ def _response_validator() -> Any:
     return cls(schema)
 
 
+@cache
+def _event_validators() -> tuple[Any, dict[str, Any]] | None:
+    """The schema split where its time goes: each event is checked against all 23 ``oneOf``
+    alternatives, one per event type, each with ``"event": {"const": <type>}``. With distinct
+    types, an event of type T fits exactly one alternative when it fits T's, and none when its
+    type is none of them. So: the response with any events (their list still a list), then each
+    event against the base item schema and its own type's alternative. None when the schema is
+    not of that shape (then the whole schema is used, always)."""
+    import copy
+
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+
+    schema = RemoteAction.action_response_format_spec()
+    try:
+        items = schema["properties"]["events"]["items"]
+        alternatives = items["oneOf"]
+        types = [alternative["properties"]["event"]["const"] for alternative in alternatives]
+    except (KeyError, TypeError):
+        return None
+    if len(set(types)) != len(types) or not all(isinstance(t, str) for t in types):
+        return None
+    cls = validator_for(schema)
+    outer = copy.deepcopy(schema)
+    outer["properties"]["events"]["items"] = {}
+    base = {key: value for key, value in items.items() if key != "oneOf"}
+    per_type = {t: cls({**base, "allOf": [a]}) for t, a in zip(types, alternatives, strict=True)}
+    return cls(outer), per_type
+
+
+def fits_by_event_type(result: Any) -> bool:
+    """True only when ``result`` fits the response schema (see ``_event_validators``); False
+    when it does not or when this cannot tell."""
+    split = _event_validators()
+    if split is None:
+        return False
+    outer, per_type = split
+    if not outer.is_valid(result):
+        return False
+    for event in result.get("events") or []:
+        kind = event.get("event") if isinstance(event, dict) else None
+        validator = per_type.get(kind) if isinstance(kind, str) else None
+        if validator is None or not validator.is_valid(event):
+            return False
+    return True
+
+
 def validate_action_response(result: dict[str, Any]) -> None:
-    """What ``jsonschema.validate(result, schema)`` does, with a validator built once: raises
-    the best-matching ``ValidationError`` when ``result`` does not fit."""
+    """What ``jsonschema.validate(result, schema)`` does, with validators built once: raises
+    the best-matching ``ValidationError`` when ``result`` does not fit. A response that fits is
+    recognised event by event; anything else gets the whole schema's check and its error."""
     from jsonschema.exceptions import best_match
 
+    if fits_by_event_type(result):
+        return
     error = best_match(_response_validator().iter_errors(result))
     if error is not None:
         raise error

@@ -308,3 +308,73 @@ def test_the_server_runs_tensorflow_and_diet_without_jax() -> None:
         "print('ok')",
     )
     assert out.strip().endswith("ok")
+
+
+def every_event_type() -> list[dict]:
+    """One event of each type Rasa's schema knows, as Rasa serialises it (Event.as_dict)."""
+    from rasa.shared.core import events as e
+
+    made = [
+        e.UserUttered("hej", {"name": "greet", "confidence": 0.9},
+                      [{"entity": "language", "value": "ar", "start": 0, "end": 3}],
+                      input_channel="rest", message_id="m1"),
+        e.ActionExecuted("action_answer", policy="RulePolicy", confidence=1.0),
+        e.SlotSet("language", "ar"), e.EntitiesAdded([{"entity": "country", "value": "Iraq"}]),
+        e.DefinePrevUserUtteredFeaturization(False),
+        e.ReminderCancelled(name="r"), e.ActionExecutionRejected("action_x"),
+        e.LoopInterrupted(True), e.ActiveLoop("form"), e.AllSlotsReset(),
+        e.ConversationResumed(), e.ConversationPaused(), e.FollowupAction("action_answer"),
+        e.StoryExported(), e.Restarted(), e.UserUtteranceReverted(), e.ActionReverted(),
+        e.BotUttered("svar", {"buttons": []}), e.SessionStarted(),
+        e.AgentUttered("text"),
+    ]  # fmt: skip
+    return [event.as_dict() for event in made]
+
+
+def mutations(event: dict, rng) -> list[dict]:  # type: ignore[no-untyped-def]
+    out = []
+    for key in event:
+        out.append({k: v for k, v in event.items() if k != key})  # a key missing
+        for wrong in (None, 3, "x", [], {}, 1.5, True):
+            out.append({**event, key: wrong})  # a value of another type
+    for kind in ("user", "slot", "bot", "nonexistent", "", None, 7):
+        out.append({**event, "event": kind})  # another event type's name
+    out.append({**event, "extra": rng.random()})
+    return out
+
+
+def test_event_by_event_check_agrees_with_the_whole_schema() -> None:
+    """Over every event type and many broken variants of each: a response recognised event by
+    event is one the whole schema accepts, every response the schema accepts with real events
+    is recognised so (the fast path is taken), and the verdict and message equal Rasa's."""
+    import random
+
+    from bot.rasa_speed import fits_by_event_type
+
+    rng = random.Random(9)
+    events = every_event_type()
+    assert len({e["event"] for e in events}) >= 20
+    cases = [{"events": events, "responses": [{"text": "svar"}]}]
+    for event in events:
+        cases.append({"events": [event]})
+        cases += [{"events": [rng.choice(events), broken]} for broken in mutations(event, rng)]
+    cases += [{"events": None}, {"events": [None]}, {"events": [[]]}, {"responses": None}]
+    # what jsonschema.validate(result, SCHEMA) does, with its schema check done once
+    whole = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)
+    fast = accepted = 0
+    for result in cases:
+        error = jsonschema.exceptions.best_match(whole.iter_errors(result))
+        expected = None if error is None else error.message
+        quick = fits_by_event_type(result)
+        assert not (quick and expected is not None), result  # never accepts what Rasa refuses
+        if expected is None:
+            accepted += 1
+            fast += quick
+        try:
+            validate_action_response(result)
+            got = None
+        except jsonschema.ValidationError as error:
+            got = error.message
+        assert got == expected, result
+    assert accepted > 100 and len(cases) - accepted > 200  # both kinds are well represented
+    assert fast == accepted  # every accepted response was recognised without the whole schema

@@ -3,6 +3,7 @@ kept tracker is reused only while the database holds exactly what this process s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -240,3 +241,60 @@ async def test_the_stored_count_of_a_kept_tracker_is_known_and_verified(stores, 
     with caplog.at_level(logging.ERROR, logger="bot.store.tracker_cache"):
         await here.save(current)
     assert "stored events known" in caplog.text
+
+
+def stored_rows(store: SQLTrackerStore, sender_id: str) -> list[tuple]:
+    events = store.SQLEvent.__table__
+    with store.session_scope() as session:
+        return [tuple(row) for row in session.execute(
+            sa.select(events.c.type_name, events.c.timestamp, events.c.intent_name,
+                      events.c.action_name, events.c.data)
+            .where(events.c.sender_id == sender_id).order_by(events.c.id)
+        )]  # fmt: skip
+
+
+def database_urls(tmp_path) -> list[dict]:  # type: ignore[no-untyped-def]
+    """SQLite (make run) and, where it runs, PostgreSQL (the production profile)."""
+    urls = [{"dialect": "sqlite", "db": str(tmp_path / "rows.db")}]
+    postgres = {"dialect": "postgresql", "host": "127.0.0.1", "db": "test",
+                "username": os.environ.get("PGUSER", "postgres")}  # fmt: skip
+    try:
+        sa.create_engine(f"postgresql://{postgres['username']}@127.0.0.1/test").connect().close()
+        urls.append(postgres)
+    except Exception:  # noqa: BLE001 - no PostgreSQL here: SQLite alone
+        pass
+    return urls
+
+
+async def test_saved_rows_equal_the_rows_rasas_save_stores(tmp_path) -> None:
+    """The executemany save stores exactly Rasa's rows, in event order, turn after turn (also
+    a turn of 40 events in one save), on SQLite and PostgreSQL."""
+    from rasa.core.tracker_store import SQLTrackerStore as Store
+
+    install()
+    from bot.store import tracker_cache
+
+    rasa_save = tracker_cache.RASA_SAVE
+    for kwargs in database_urls(tmp_path):
+        store = Store(DOMAIN, **kwargs)
+        ours, theirs = f"ours-{time.time_ns()}", f"theirs-{time.time_ns()}"
+        events = session_events(1)
+        tracker_ours = DialogueStateTracker.from_events(ours, events, slots=DOMAIN.slots)
+        tracker_theirs = DialogueStateTracker.from_events(theirs, events, slots=DOMAIN.slots)
+        for more in ([], turn(1), turn(2) * 8):
+            for event in more:
+                tracker_ours.update(event)
+                tracker_theirs.update(event)
+            await store.save(tracker_ours)
+            await rasa_save(store, tracker_theirs)
+            rows = stored_rows(store, ours)
+            assert rows == stored_rows(store, theirs)
+            assert [json.loads(data) for *_, data in rows] == [
+                event.as_dict() for event in tracker_theirs.events
+            ]
+        assert len(rows) == 2 + 5 + 5 + 40
+        with store.session_scope() as session:
+            events_table = store.SQLEvent.__table__
+            session.execute(sa.delete(events_table).where(
+                events_table.c.sender_id.in_([ours, theirs])))  # fmt: skip
+            session.commit()
