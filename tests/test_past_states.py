@@ -114,7 +114,8 @@ def test_same_states_as_rasa_after_every_event(seed: int) -> None:
             theirs = ORIGINAL(DOMAIN, tracker, omit, ignore, rule_only)
             assert ours == theirs, (seed, len(tracker.events), omit, ignore)
             checked += 1
-            # callers change what they get: the next call is not affected
+            # callers change what they get (Rasa's featurizer deletes the user text of every
+            # state that has an intent): the next call is not affected
             for state in ours:
                 state.pop("user", None)
                 state.get("prev_action", {}).clear()
@@ -163,3 +164,35 @@ def test_real_domain_and_another_domain_object_starts_again() -> None:
     assert past_states.states(other, tracker) == ORIGINAL(other, tracker)
     memo = tracker.__dict__[past_states.MEMO_ATTRIBUTE][(False, False, "null")]
     assert memo.domain is other
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rasas_featurizer_gets_rasas_states_call_after_call(seed: int) -> None:
+    """The real caller: the rule policy's featurizer (MaxHistoryTrackerFeaturizer, no history
+    limit), which changes the states in place (the last one's text or intent, every other one's
+    text where it has an intent), with the text then the intent of the last message, as the
+    rule policy calls it twice per prediction."""
+    from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
+
+    featurizer = MaxHistoryTrackerFeaturizer(state_featurizer=None, max_history=None)
+    rng = random.Random(seed)
+    tracker = DialogueStateTracker("s", DOMAIN.slots)
+    for event in random_events(rng, 30):
+        tracker.update(event)
+        for use_text in (True, False):
+            results = []
+            for function in (resumed, ORIGINAL):
+                saved = Domain.states_for_tracker_history
+                Domain.states_for_tracker_history = function  # type: ignore[method-assign]
+                try:
+                    results.append(featurizer.prediction_states([tracker], DOMAIN, use_text))
+                finally:
+                    Domain.states_for_tracker_history = saved  # type: ignore[method-assign]
+            assert results[0] == results[1]
+    assert past_states.MEMO_ATTRIBUTE in tracker.__dict__
+
+
+def resumed(domain, tracker, omit_unset_slots=False, ignore_rule_only_turns=False,  # type: ignore[no-untyped-def]
+            rule_only_data=None):
+    return past_states.states(domain, tracker, omit_unset_slots, ignore_rule_only_turns,
+                              rule_only_data)  # fmt: skip

@@ -378,3 +378,45 @@ def test_event_by_event_check_agrees_with_the_whole_schema() -> None:
         assert got == expected, result
     assert accepted > 100 and len(cases) - accepted > 200  # both kinds are well represented
     assert fast == accepted  # every accepted response was recognised without the whole schema
+
+
+def test_debug_event_arguments_are_copied_only_when_they_can_be_logged() -> None:
+    """rasa/core/processor.py deep-copies values only as structlog debug arguments: with debug
+    events dropped (Rasa's configuration at INFO) the value itself is passed, at DEBUG a copy."""
+    import ast
+    import logging
+    from pathlib import Path
+
+    import rasa.core.processor as processor
+    import structlog
+    from rasa.utils.log_utils import configure_structlog
+
+    from bot.rasa_speed import debug_events_dropped
+
+    install()
+    tree = ast.parse(Path(processor.__file__).read_text())
+    uses = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "copy"]  # fmt: skip
+    as_debug_arguments = [
+        keyword.value.func for node in ast.walk(tree) if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute) and node.func.attr == "debug"
+        and getattr(node.func.value, "id", "") == "structlogger"
+        for keyword in node.keywords if isinstance(keyword.value, ast.Call)
+    ]  # fmt: skip
+    # every use of `copy` there is `copy.deepcopy(...)` as an argument of a debug event
+    assert len(uses) >= 5 and all(use.attr == "deepcopy" for use in uses)
+    assert all(any(use is arg for arg in as_debug_arguments) for use in uses)
+    value = [{"event": "slot", "value": ["a"]}]
+    root_level = logging.getLogger().level
+    saved = structlog.get_config()
+    try:
+        configure_structlog(logging.INFO)
+        assert debug_events_dropped()
+        assert processor.copy.deepcopy(value) is value
+        configure_structlog(logging.DEBUG)
+        assert not debug_events_dropped()
+        copied = processor.copy.deepcopy(value)
+        assert copied == value and copied is not value and copied[0] is not value[0]
+    finally:
+        structlog.configure(**saved)
+        logging.getLogger().setLevel(root_level)

@@ -168,7 +168,11 @@ def install() -> None:
             )
         ):
             return original(self, message)
-        _, sentence = message.get_sparse_features(TEXT, self.component_config.get("featurizers"))
+        # Rasa's get_sparse_features, for the sentence features only: the sequence features
+        # were deep-copied and combined too, for nothing (the scores read sentence features)
+        featurizers = self.component_config.get("featurizers") or []
+        _, sentence_features = message._filter_sparse_features(TEXT, featurizers)
+        sentence = message._combine_features(sentence_features, featurizers)
         if sentence is None:
             return original(self, message)
         ours = predictor.scores(sentence.features)
