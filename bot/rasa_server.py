@@ -63,6 +63,10 @@ def main() -> None:
     from bot.nlu import fast_diet
 
     fast_diet.install()  # see bot/nlu/fast_diet.py: DIET's intent scores without a TF call
+    from bot.nlu import sentence_features
+
+    # see bot/nlu/sentence_features.py: token features that would be discarded, not computed
+    sentence_features.install()
     from bot import message_ids
 
     message_ids.install()  # see bot/message_ids.py: a message sent again is taken once

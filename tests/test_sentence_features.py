@@ -128,3 +128,93 @@ def test_sentence_only_keeps_the_sentence_features_and_one_token() -> None:
     bare = Message(data={"intent": "greet"})
     sentence_only(bare)
     assert bare.features == []
+
+
+def test_the_served_model_skips_only_discarded_token_features_and_parses_the_same() -> None:
+    """The trained model, loaded as the server loads it: both count-vector featurizers are
+    found to feed SentenceFeaturesOnly alone, and with their token features not computed every
+    held-out message (every 4th, all languages) parses exactly as before: intent, ranking,
+    entities, language."""
+    import asyncio
+    import logging
+
+    import structlog
+    from rasa.core.agent import Agent
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+        CountVectorsFeaturizer,
+    )
+    from rasa.utils.log_utils import configure_structlog
+
+    from bot.nlu import sentence_features
+    from bot.nlu.evaluate import HELD_OUT, read_examples
+
+    model = ROOT / "models" / "assistant.tar.gz"
+    if not model.exists():
+        pytest.fail("no trained model: run `make train` first")
+    saved = structlog.get_config()
+    configure_structlog(logging.WARNING)  # the parse's debug events, as the server drops them
+    original = CountVectorsFeaturizer._create_features
+    try:
+        sentence_features.DISCARDED.clear()
+        agent = Agent.load(str(model))
+        assert sorted(name for _, name, _ in sentence_features.DISCARDED) == [
+            "train_CountVectorsFeaturizer3", "train_CountVectorsFeaturizer4"]  # fmt: skip
+        texts = []
+        for lang in ("sv", "en", "ar", "fa", "so", "ti", "ru"):
+            texts += [text for text, _ in read_examples(HELD_OUT / f"{lang}.yml")][::4]
+
+        async def parse_all() -> list[dict]:
+            return [await agent.parse_message(text) for text in texts]
+
+        before = asyncio.run(parse_all())
+        calls = []
+        sentence_features.install()
+        patched = CountVectorsFeaturizer._create_features
+        assert patched is not original
+
+        def counting(self, attribute, all_tokens):  # type: ignore[no-untyped-def]
+            calls.append(sentence_features.discards_text_sequence(self))
+            return patched(self, attribute, all_tokens)
+
+        CountVectorsFeaturizer._create_features = counting  # type: ignore[method-assign]
+        after = asyncio.run(parse_all())
+        assert len(texts) > 600 and after == before
+        assert calls and all(calls)  # the skipping path was the one taken
+    finally:
+        CountVectorsFeaturizer._create_features = original  # type: ignore[method-assign]
+        structlog.configure(**saved)
+
+
+def test_a_featurizer_read_by_another_node_keeps_its_token_features() -> None:
+    from rasa.engine.graph import ExecutionContext, GraphSchema, SchemaNode
+    from rasa.engine.storage.resource import Resource
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+        CountVectorsFeaturizer,
+    )
+
+    from bot.nlu import sentence_features
+    from bot.nlu.sentence_features import SentenceFeaturesOnly
+
+    def node(uses, needs, resource=None):  # type: ignore[no-untyped-def]
+        return SchemaNode(needs=needs, uses=uses, constructor_name="load", fn="process",
+                          config={}, resource=resource)  # fmt: skip
+
+    def registered(nodes: dict) -> list[str]:
+        sentence_features.DISCARDED.clear()
+        context = ExecutionContext(GraphSchema(nodes), node_name="sentence")
+        _register = sentence_features._register_discarding_featurizers
+        _register(context, object())  # type: ignore[arg-type]
+        return sorted(name for _, name, _ in sentence_features.DISCARDED)
+
+    chain = {
+        "cv0": node(CountVectorsFeaturizer, {"messages": "tokens"}, Resource("r0", "f0")),
+        "cv1": node(CountVectorsFeaturizer, {"messages": "cv0"}, Resource("r1", "f1")),
+        "sentence": node(SentenceFeaturesOnly, {"messages": "cv1"}),
+        "diet": node(SentenceFeaturesOnly, {"messages": "sentence"}),
+    }
+    assert registered(chain) == ["r0", "r1"]
+    # another node reads cv0's features: cv0 and everything before it keep theirs
+    assert registered({**chain, "other": node(SentenceFeaturesOnly, {"messages": "cv0"})}) == ["r1"]
+    # a component other than a count-vector featurizer in between ends the chain
+    assert registered({**chain, "cv1": node(SentenceFeaturesOnly, {"messages": "cv0"})}) == []
+    sentence_features.DISCARDED.clear()
