@@ -101,7 +101,9 @@ async def socketio_user(base: str, until: float, result: Result, index: int) -> 
     pending: tuple[str, str] | None = None  # (text, id) not yet acknowledged
     while time.monotonic() < until:
         # a browser waits 20 s for the handshake; python-engineio's client only 5 s
-        client = socketio.AsyncClient(reconnection=False, request_timeout=30)
+        # our own HTTP session, closed below: python-engineio leaves its own open at disconnect
+        http = aiohttp.ClientSession()
+        client = socketio.AsyncClient(reconnection=False, request_timeout=30, http_session=http)
         confirmed: asyncio.Queue = asyncio.Queue()
         client.on("session_confirm", lambda data, q=confirmed: q.put_nowait(data))
         try:
@@ -115,6 +117,7 @@ async def socketio_user(base: str, until: float, result: Result, index: int) -> 
         except Exception as exc:  # noqa: BLE001 - counted, tried again
             result.errors[f"socket.io connect {type(exc).__name__}"] += 1
             await _quietly_disconnect(client)
+            await http.close()
             await asyncio.sleep(1.0)
             continue
         sender = token.split(".")[1]
@@ -153,6 +156,7 @@ async def socketio_user(base: str, until: float, result: Result, index: int) -> 
                 await asyncio.sleep(max(0.0, 1.05 - (time.monotonic() - started)))
         finally:
             await _quietly_disconnect(client)
+            await http.close()
 
 
 async def _quietly_disconnect(client: socketio.AsyncClient) -> None:
