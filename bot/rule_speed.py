@@ -53,7 +53,9 @@ class RuleSearch:
     def __init__(self, original: Any, size: int = MEMO_SIZE) -> None:
         self.original = original
         self.size = size
-        self._longest: dict[int, tuple[Any, int, int]] = {}  # id(lookup) -> (lookup, L, size)
+        # id(lookup) -> (lookup, L, size). Holding the lookup keeps its id from being reused by
+        # another dict (a model loaded later) while memo keys carry that id.
+        self._longest: dict[int, tuple[Any, int, int]] = {}
         self._memo: dict[Any, frozenset] = {}
         self.hits = 0
         self.misses = 0
