@@ -24,17 +24,12 @@ every call, and an error is logged (and Rasa's result used) when the two differ.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 # remembered results per (lookup, last states); cleared when full (a few KB per entry at most)
 MEMO_SIZE = 4096
-
-
-def _verify() -> bool:
-    return os.environ.get("TRACKER_CACHE_VERIFY", "") not in ("", "0", "false")
 
 
 def frozen(state: dict) -> Any:
@@ -97,7 +92,9 @@ def install() -> None:
         return
     original = RulePolicy._get_possible_keys
     search = RuleSearch(original)
-    verify = _verify()
+    from bot.tracker_speed import verifying
+
+    verify = verifying()
 
     def _get_possible_keys(self: RulePolicy, lookup: dict, states: list) -> set:
         ours = search(self, lookup, states)

@@ -175,7 +175,8 @@ def tracker_difference(a: Any, b: Any) -> str:
     return ", ".join(names)
 
 
-def _verify() -> bool:
+def verifying() -> bool:
+    """TRACKER_CACHE_VERIFY is on (the tests): every shortcut is also made Rasa's way."""
     return os.environ.get("TRACKER_CACHE_VERIFY", "") not in ("", "0", "false")
 
 
@@ -190,7 +191,7 @@ def install() -> None:
     original_applied = DialogueStateTracker.applied_events
     original_copy = DialogueStateTracker.copy
     original_format = Policy.format_tracker_states
-    verify = _verify()
+    verify = verifying()
 
     def patched_applied_events(self: DialogueStateTracker) -> list:
         ours = applied_events(self)

@@ -147,6 +147,15 @@ def describe_difference(kept: dict, stored: dict) -> str:
     return "; ".join(parts)
 
 
+def built_once(store: Any, name: str, build: Any) -> Any:
+    """``build(events table)``, made once per store and kept on it (a statement built again per
+    query costs more than running it: SQLAlchemy makes its cache key anew each time)."""
+    statement = store.__dict__.get(name)
+    if statement is None:
+        statement = store.__dict__[name] = build(store.SQLEvent.__table__)
+    return statement
+
+
 def install() -> None:
     """Patch Rasa's SQLTrackerStore (both profiles use it) with the cache described above."""
     from rasa.core.tracker_store import SQLTrackerStore
@@ -167,14 +176,14 @@ def install() -> None:
     def marker(store: SQLTrackerStore, session: Any, sender_id: str) -> tuple[int, int | None]:
         # one statement per store, the conversation id a parameter: building the statement
         # and its cache key anew cost more than running it (340 of 480 us on SQLite)
-        statement = store.__dict__.get("_marker_statement")
-        if statement is None:
+        def build(events: Any) -> Any:
             import sqlalchemy as sa
 
-            events = store.SQLEvent.__table__
-            statement = store.__dict__["_marker_statement"] = sa.select(
-                sa.func.count(events.c.id), sa.func.max(events.c.id)
-            ).where(events.c.sender_id == sa.bindparam("sender_id"))
+            return sa.select(sa.func.count(events.c.id), sa.func.max(events.c.id)).where(
+                events.c.sender_id == sa.bindparam("sender_id")
+            )
+
+        statement = built_once(store, "_marker_statement", build)
         count, highest = session.execute(statement, {"sender_id": sender_id}).one()
         return int(count), highest
 
@@ -241,14 +250,6 @@ def install() -> None:
 
     original_save = SQLTrackerStore.save
 
-    def insert_statement(store: SQLTrackerStore) -> Any:
-        statement = store.__dict__.get("_insert_statement")
-        if statement is None:
-            import sqlalchemy as sa
-
-            statement = store.__dict__["_insert_statement"] = sa.insert(store.SQLEvent.__table__)
-        return statement
-
     async def store_new_events(self: SQLTrackerStore, tracker: Any) -> None:
         """Rasa's ``SQLTrackerStore.save``: the same rows, in event order, inserted with one
         executemany instead of an ORM object per event and the ORM's flush."""
@@ -268,7 +269,9 @@ def install() -> None:
                     "data": json.dumps(data),
                 })  # fmt: skip
             if rows:
-                session.execute(insert_statement(self), rows)
+                import sqlalchemy as sa
+
+                session.execute(built_once(self, "_insert_statement", sa.insert), rows)
             session.commit()
 
     async def save(self: SQLTrackerStore, tracker: Any) -> None:
