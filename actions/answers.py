@@ -25,10 +25,15 @@ from actions.common import (
 )
 from actions.deadlines import FORM as DEADLINE_FORM
 from actions.deadlines import compute_payload
+from actions.safety import ask_if_unsure, pending_question
 
 ACTION_ANSWER = "action_answer"
 # Answers that offer to work out the person's own date (the deadline form).
 DEADLINE_KINDS = {"appeal_deadline": "appeal", "departure_deadline": "departure"}
+# A long message may hold a second question: its topic is offered first among the buttons when
+# the model gives it at least this confidence and the message is long enough to hold two.
+SECOND_QUESTION_CONFIDENCE = 0.15
+SECOND_QUESTION_MIN_WORDS = 12
 # Conversation intents answered from texts.yml rather than an answer file.
 SMALL_TALK = (
     "greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "capabilities",
@@ -41,6 +46,23 @@ def _country(tracker: Tracker) -> str | None:
         if entity.get("entity") == "country" and entity.get("value"):
             return str(entity["value"])
     return tracker.get_slot(SLOT_COUNTRY)
+
+
+def second_topic(tracker: Tracker, intent: str) -> str | None:
+    """The topic of a second question in a long message: the next intent of the ranking that
+    has an answer of its own, when it is likely enough."""
+    message = tracker.latest_message or {}
+    if len(str(message.get("text") or "").split()) < SECOND_QUESTION_MIN_WORDS:
+        return None
+    c = content()
+    for item in (message.get("intent_ranking") or [])[1:4]:
+        name = item.get("name")
+        if not name or name in (intent, "crisis", "delete_data") or not c.has_answer(name):
+            continue
+        if float(item.get("confidence") or 0.0) >= SECOND_QUESTION_CONFIDENCE:
+            return str(name)
+        return None
+    return None
 
 
 class ActionAnswer(Action):
@@ -60,6 +82,24 @@ class ActionAnswer(Action):
         if tracker.active_loop_name == DEADLINE_FORM:
             # "no", "stop" or another question inside the deadline form: it ends there
             events += [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+        # "Are you safe right now?" was asked: "I am safe" / yes answers the question asked
+        # before it; "I am not safe" / no is a crisis; anything else is a new message.
+        question = pending_question(pending)
+        if question is not None:
+            events.append(SlotSet(SLOT_PENDING, None))
+            pending = None
+            if intent == "deny":
+                return events + [FollowupAction("action_crisis")]
+            if intent in ("safety_ok", "affirm"):
+                if question == "nlu_fallback":
+                    return events + [FollowupAction("action_fallback")]
+                intent = question
+        if intent == "safety_ok":  # the button again, nothing pending: a plain "OK"
+            intent = "affirm"
+        asked = ask_if_unsure(dispatcher, tracker, lang, intent)
+        if asked is not None:
+            return events + asked
 
         # A bare yes/no answers the question asked just before.
         if pending and intent in ("affirm", "deny"):
@@ -92,9 +132,10 @@ class ActionAnswer(Action):
                 send(dispatcher, c.text("delete_confirm", lang), lang, buttons)
                 events.append(SlotSet(SLOT_PENDING, PENDING_DELETE))
             else:
-                buttons = [
-                    button(c.title(rel, lang), f"/{rel}", lang) for rel in answer.related[:3]
-                ]
+                second = second_topic(tracker, intent)
+                topics = [second] if second else []
+                topics += [rel for rel in answer.related if rel not in topics]
+                buttons = [button(c.title(rel, lang), f"/{rel}", lang) for rel in topics[:3]]
                 if intent in DEADLINE_KINDS:  # the general rule first, the own date offered
                     compute = button(
                         c.text("button_compute_deadline", lang),

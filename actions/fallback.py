@@ -18,6 +18,7 @@ from actions.common import (
     resolve_language,
     send,
 )
+from actions.safety import ask_if_unsure
 
 ACTION_FALLBACK = "action_fallback"
 TOPIC_BUTTONS = 3
@@ -52,6 +53,9 @@ class ActionFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         lang, events = resolve_language(tracker)
+        asked = ask_if_unsure(dispatcher, tracker, lang, "nlu_fallback")
+        if asked is not None:  # signs of danger in a message not understood: ask first
+            return events + asked + intro_if_first(dispatcher, tracker, lang)
         c = content()
         count = int(tracker.get_slot(SLOT_FALLBACKS) or 0) + 1
         events.append(SlotSet(SLOT_FALLBACKS, float(count)))

@@ -16,7 +16,7 @@ DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 # Intents sent only as button payloads ("/name") or by Rasa itself: in the domain, never in
 # the taxonomy, no NLU examples (test_training_examples_per_intent rejects any).
 PAYLOAD_ONLY = {"remind_deadline", "cancel_reminder", "EXTERNAL_deadline_reminder",
-                "compute_deadline", "inform_deadline"}  # fmt: skip
+                "compute_deadline", "inform_deadline", "safety_ok"}  # fmt: skip
 # Entities only in button payloads ('/compute_deadline{"deadline_kind":"appeal"}'), never
 # annotated in training data.
 PAYLOAD_ONLY_ENTITIES = {"deadline_kind", "deadline_decision", "deadline_basis"}
