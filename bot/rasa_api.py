@@ -45,10 +45,13 @@ class RasaAPI:
             raise RasaAPIError(f"Rasa answered {response.status_code}")
         return response.json() if response.content else None
 
+    # Rasa's routes (Sanic 21.12, unquote=False) take the id as written in the path: a ":" of
+    # "tg:<pseudonym>" / "rest:<sender>" stays a ":" (quoted, it would name another conversation)
+
     async def tracker(self, conversation_id: str) -> dict[str, Any]:
         """The whole conversation, every event."""
         return await self._request(
-            "GET", f"/conversations/{quote(conversation_id, safe='')}/tracker",
+            "GET", f"/conversations/{quote(conversation_id, safe=':')}/tracker",
             params={"include_events": "ALL"},
         )  # fmt: skip
 
@@ -58,7 +61,7 @@ class RasaAPI:
         """Append events; bot messages are delivered on the user's own (latest) channel."""
         params = {"output_channel": "latest", "execute_side_effects": "true"} if deliver else {}
         return await self._request(
-            "POST", f"/conversations/{quote(conversation_id, safe='')}/tracker/events",
+            "POST", f"/conversations/{quote(conversation_id, safe=':')}/tracker/events",
             params=params, json=events,
         )  # fmt: skip
 

@@ -83,6 +83,9 @@ def service_env(settings: Settings) -> dict[str, str]:
         env.setdefault("TELEGRAM_WEBHOOK_URL", "")
         base_url = env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org/bot"
         env["TELEGRAM_API_BASE_URL"] = base_url
+    if env.get("TELEGRAM_BOT_TOKEN") or settings.profile != "production" or env.get("PSEUDONYM_KEY"):
+        # Telegram conversations are keyed by HMAC(PSEUDONYM_KEY, chat id): bot/pseudonyms.py
+        env["PSEUDONYM_KEY"] = dev_secret(settings, "PSEUDONYM_KEY")
     env.update(
         {
             "ACTION_ENDPOINT_URL": settings.action_endpoint_url,

@@ -118,3 +118,15 @@ class Reminder(Base):
     remind_at = Column(DateTime, nullable=False)  # UTC, naive, on the assistant's clock
     created_at = Column(DateTime, nullable=False, default=utcnow)
     delivered_at = Column(DateTime, index=True)
+
+
+class TelegramChat(Base):
+    """The Telegram chat id of a ``tg:<pseudonym>`` conversation, needed to send to it
+    (bot/pseudonyms.py). Encrypted; deleted with the conversation's data (retention and
+    "delete my data" call ``bot.pseudonyms.forget``)."""
+
+    __tablename__ = "telegram_chats"
+
+    conversation_id = Column(String(64), primary_key=True)
+    chat = Column(String(255), nullable=False)  # "v1." + AES-GCM(chat id), bot/pseudonyms.py
+    created_at = Column(DateTime, nullable=False, default=utcnow)

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from sqlalchemy import column, delete, func, inspect, select, table
 from sqlalchemy.orm import Session
 
+from bot import pseudonyms
 from bot.store.models import AuditEntry, Handoff, HandoffStatus, Reminder
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def delete_conversation(
         delete(Handoff).where(Handoff.conversation_id == conversation_id)
     ).rowcount
     session.execute(delete(Reminder).where(Reminder.conversation_id == conversation_id))
+    pseudonyms.forget(conversation_id, db=session)  # a Telegram chat id, needed only to send
     session.commit()
     if log:
         logger.info(
@@ -130,6 +132,7 @@ def purge(session: Session, *, older_than_days: int, now: float | None = None) -
         total.events += one.events
         total.handoffs += one.handoffs
         total.audit += one.audit
+    pseudonyms.forget_unused(session, before=cutoff_dt)
     session.commit()
     logger.info(
         "Retention purge (%d days): %d conversations, %d events, %d handoffs, %d audit entries "
