@@ -89,6 +89,9 @@ def csrf_token_for(session_token: str) -> str:
 
 
 def csrf_matches(session_token: str, presented: str | None) -> bool:
+    """Constant time, on bytes: a header may hold any latin-1 character (Starlette decodes
+    headers so), and ``compare_digest`` raises on a non-ASCII ``str``."""
     if not presented:
         return False
-    return hmac.compare_digest(csrf_token_for(session_token), presented)
+    expected = csrf_token_for(session_token).encode("ascii")
+    return hmac.compare_digest(expected, presented.encode("utf-8", "surrogateescape"))
