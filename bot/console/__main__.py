@@ -38,6 +38,8 @@ def serve(args: argparse.Namespace) -> int:
             app_state.stopping.set()
             super().handle_exit(sig, frame)
 
+    # proxy_headers=False: the app itself reads X-Forwarded-For, from CONSOLE_TRUSTED_PROXIES
+    # only (bot/console/app.py); uvicorn's own would also trust FORWARDED_ALLOW_IPS.
     config = uvicorn.Config(
         app, host=args.host or settings.host, port=args.port or settings.console_port,
         log_level="info", access_log=False, proxy_headers=False, server_header=False,

@@ -19,12 +19,13 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.console.config import ConsoleConfig
 from bot.console.headers import SecurityHeaders
 from bot.console.live import BrokerFeed
 from bot.console.rasa import PooledRasaAPI
-from bot.console.ratelimit import SlidingWindow
+from bot.console.ratelimit import LoginThrottle
 from bot.console.routers import audit, auth, handoffs, pages, texts
 from bot.rasa_api import RasaAPI, RasaAPIError
 from bot.settings import Settings, SettingsError
@@ -125,7 +126,7 @@ def create_app(
     app.state.config = config
     app.state.rasa = rasa
     app.state.live = live
-    app.state.login_limiter = SlidingWindow(config.login_attempts_per_minute)
+    app.state.login_throttle = LoginThrottle(config.login)
     # Set when the server is asked to stop: open event streams end instead of holding it up.
     app.state.stopping = threading.Event()
 
@@ -159,4 +160,17 @@ def create_app(
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_middleware(SecurityHeaders)
+    # The client's real address (the login limits count it): behind nginx every connection
+    # comes from the proxy, which names the client in X-Forwarded-For (it overwrites, never
+    # appends). Believed only from CONSOLE_TRUSTED_PROXIES; from anywhere else it is ignored.
+    # In the app rather than in uvicorn's Config, so that it holds however the app is served.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies(settings))
     return app
+
+
+def trusted_proxies(settings: Settings) -> list[str]:
+    """CONSOLE_TRUSTED_PROXIES as a list; '*' (trust anyone) is refused."""
+    hosts = [h.strip() for h in settings.console_trusted_proxies.split(",") if h.strip()]
+    if "*" in hosts:
+        raise SettingsError("CONSOLE_TRUSTED_PROXIES: '*' would let any client choose its address")
+    return hosts

@@ -66,8 +66,6 @@ class Counsellor(Base):
     password_hash = Column(String(255), nullable=False)
     role = Column(String(16), nullable=False, default="counsellor")  # counsellor | admin
     created_at = Column(DateTime, nullable=False, default=utcnow)
-    failed_logins = Column(Integer, nullable=False, default=0)
-    locked_until = Column(DateTime)
 
 
 class AuditEntry(Base):
