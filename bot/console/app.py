@@ -103,10 +103,12 @@ def create_app(
         with open_session(settings.database_url) as db:
             purged = sessions.purge_expired(db)
         logger.info("Console ready (%d expired sessions removed)", purged)
-        # Conversations past the retention period: purged now and every interval after.
+        # Conversations past the retention period, and audit rows past theirs: purged now and
+        # every interval after.
         purge_job = asyncio.create_task(
-            retention.retention_job(settings.database_url, settings.retention_days, purge_every)
-        )
+            retention.retention_job(settings.database_url, settings.retention_days, purge_every,
+                                    audit_days=settings.audit_retention_days)
+        )  # fmt: skip
         if live is not None:  # the production profile: transcripts follow the event broker
             live.start()
         yield
