@@ -10,15 +10,19 @@ import importlib
 import importlib.util
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.console.config import ConsoleConfig
@@ -32,6 +36,7 @@ from bot.settings import Settings, SettingsError
 from bot.store import retention, sessions
 from bot.store.db import init_db
 from bot.store.db import session as open_session
+from bot.store.handoffs import audit as write_audit
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +145,15 @@ def create_app(
             status_code=502,
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        """Every 403 a logged-in counsellor gets is audited: who, which route, which handoff
+        (never the body, never a conversation id)."""
+        user = getattr(request.state, "console_user", None)
+        if exc.status_code == 403 and user is not None:
+            await run_in_threadpool(_audit_refusal, settings.database_url, request, user.username)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own handler returns pydantic's error context, which for a body that is not
@@ -168,6 +182,24 @@ def create_app(
     # In the app rather than in uvicorn's Config, so that it holds however the app is served.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies(settings))
     return app
+
+
+HANDOFF_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _audit_refusal(database_url: str, request: Request, actor: str) -> None:
+    route = request.scope.get("route")
+    where = getattr(route, "path", None) or "?"
+    handoff_id = request.path_params.get("handoff_id")
+    if not (isinstance(handoff_id, str) and HANDOFF_ID.match(handoff_id)):
+        handoff_id = None
+    try:
+        with open_session(database_url) as db:
+            write_audit(db, actor=actor, action="refused", handoff_id=handoff_id,
+                        detail=f"{request.method} {where}"[:200])  # fmt: skip
+            db.commit()
+    except Exception as exc:  # the refusal stands even if it cannot be recorded
+        logger.error("Could not audit a refused request (%s)", type(exc).__name__)
 
 
 def trusted_proxies(settings: Settings) -> list[str]:

@@ -155,8 +155,9 @@ def close_handoff(
 ) -> bool:
     """An open handoff -> closed with an outcome.
 
-    A waiting one may be closed by any counsellor (nobody owns it yet); a claimed one only by
-    the counsellor who claimed it, or with ``any_claimer`` (an admin).
+    Only a claimed one, by the counsellor who claimed it; with ``any_claimer`` (an admin) any
+    open one, a waiting one too. (Anyone closing a waiting handoff would take the person out of
+    the queue unseen, and used to buy read access to the conversation.)
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -166,7 +167,7 @@ def close_handoff(
     )
     if not any_claimer:
         statement = statement.where(
-            (Handoff.status == HandoffStatus.WAITING) | (Handoff.claimed_by == actor)
+            Handoff.status == HandoffStatus.CLAIMED, Handoff.claimed_by == actor
         )
     result = session.execute(
         statement.values(status=HandoffStatus.CLOSED, closed_by=actor, closed_at=now,

@@ -602,19 +602,6 @@ def test_the_projects_content_has_the_console_texts() -> None:
             assert content.text(key, lang).strip(), (key, lang)
 
 
-def test_a_waiting_handoff_can_be_closed_and_read_afterwards_by_who_closed_it(
-    client: TestClient, settings: Settings, fake_rasa: FakeRasa
-) -> None:
-    add_account(settings, "anna")
-    csrf = login(client, "anna")
-    escalated = escalate(settings, fake_rasa)
-    base = f"/console/api/handoffs/{escalated.handoff_id}"
-    r = post(client, f"{base}/close", csrf, json={"outcome": "no_response"})
-    assert r.status_code == 200 and r.json()["handoff"]["status"] == "closed"
-    assert not fake_rasa.paused(escalated.conversation_id)
-    assert client.get(base).status_code == 200
-
-
 def test_other_parts_of_the_project_can_add_routes_and_get_the_same_headers(
     settings: Settings, fake_rasa: FakeRasa
 ) -> None:

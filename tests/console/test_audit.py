@@ -112,7 +112,7 @@ def test_every_row_is_chained_and_names_the_conversation_only_by_its_pseudonym(
         rows = rows_of(url)
         assert [r.action for r in rows] == ["escalate", "claim", "open", "close"] * 3
         assert rows[0].prev_hash == audit.GENESIS
-        for before, row in zip(rows, rows[1:]):
+        for before, row in zip(rows, rows[1:], strict=False):
             assert row.prev_hash == before.hash and row.id == before.id + 1
         for row in rows:
             assert row.hash == hashlib.sha256(audit.canonical(

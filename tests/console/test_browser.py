@@ -454,7 +454,11 @@ def test_escalation_while_the_console_is_down_is_kept_and_shown_when_it_is_back(
     texts = [t["text"] for t in detail.json()["turns"] if t["kind"] == "user"]
     assert texts == ["Hur lång tid har jag på mig att överklaga?",
                      "jag vill prata med en människa"]  # fmt: skip
-    # Out of the way of the next test: closed with an outcome, the bot answers again.
+    # Out of the way of the next test: claimed (only what one claimed is closed) and closed
+    # with an outcome, the bot answers again.
+    claimed = httpx.post(f"{url}/console/api/handoffs/{row['id']}/claim",
+                         headers={**headers, "X-CSRF-Token": csrf}, timeout=30)  # fmt: skip
+    assert claimed.status_code == 200, claimed.text
     closed = httpx.post(f"{url}/console/api/handoffs/{row['id']}/close",
                         json={"outcome": "no_response"},
                         headers={**headers, "X-CSRF-Token": csrf}, timeout=30)  # fmt: skip

@@ -14,10 +14,11 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.console.app import create_app
@@ -27,7 +28,8 @@ from bot.console.security import verify_password
 from bot.settings import Settings
 from bot.store import counsellors
 from bot.store.db import session
-from bot.store.models import AuditEntry, Counsellor, Handoff
+from bot.store.handoffs import request_handoff
+from bot.store.models import AuditEntry, Counsellor, Handoff, utcnow
 from tests.console.conftest import (
     JWT_SECRET,
     PASSWORD,
@@ -233,3 +235,189 @@ def test_an_old_hash_is_renewed_at_owasps_cost_on_login(
     assert verify_password(PASSWORD, stored) and not verify_password("x" + PASSWORD, stored)
     assert client.get("/console/api/me").status_code == 200  # the session lives on
     assert login(ConsoleClient(client.app), "anna")
+
+
+# -- M3: a counsellor reads what they claimed, for a while ---------------------------------------
+
+
+def _as(client: TestClient, username: str) -> tuple[ConsoleClient, str]:
+    other = ConsoleClient(client.app)
+    return other, login(other, username)
+
+
+def _texts(client: TestClient, handoff_id: str) -> list[str]:
+    response = client.get(f"/console/api/handoffs/{handoff_id}")
+    assert response.status_code == 200, response.text
+    return [t["text"] for t in response.json()["turns"] if t["text"]]
+
+
+def _set_closed_at(settings: Settings, handoff_id: str, when: datetime) -> None:
+    with session(settings.database_url) as db:
+        db.execute(update(Handoff).where(Handoff.id == handoff_id).values(closed_at=when))
+        db.commit()
+
+
+def test_closing_a_waiting_handoff_needs_a_claim_and_buys_no_reading(
+    client: TestClient, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    """The review's PoC (M3): close a waiting handoff without claiming it, read the
+    conversation for ever after."""
+    for name, role in (("anna", "counsellor"), ("chef", "admin")):
+        add_account(settings, name, role)
+    anna, anna_csrf = _as(client, "anna")
+    escalated = escalate(settings, fake_rasa)
+    base = f"/console/api/handoffs/{escalated.handoff_id}"
+    assert anna.get(base).status_code == 200  # waiting: read to decide whether to claim it
+    refused = post(anna, f"{base}/close", anna_csrf, json={"outcome": "other"})
+    assert refused.status_code == 403 and "Claim" in refused.json()["detail"]["message"]
+    with session(settings.database_url) as db:
+        row = db.get(Handoff, escalated.handoff_id)
+        assert (row.status, row.closed_by) == ("waiting", None)  # still in the queue
+    assert fake_rasa.appended == []  # the bot was not resumed
+    # an admin may take it out of the queue; nobody else reads it afterwards
+    chef, chef_csrf = _as(client, "chef")
+    assert post(chef, f"{base}/close", chef_csrf, json={"outcome": "other"}).status_code == 200
+    assert anna.get(base).status_code == 403
+    assert chef.get(base).status_code == 200
+
+
+def test_the_claimer_reads_the_handoff_up_to_its_end_and_the_window_and_then_not_at_all(
+    client: TestClient, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    settings = replace(settings, console_read_hours=1)
+    app = create_app(settings, rasa=PooledRasaAPI(fake_rasa.url, JWT_SECRET), config=TEST_CONFIG)
+    for name, role in (("anna", "counsellor"), ("bert", "counsellor"), ("chef", "admin")):
+        add_account(settings, name, role)
+    anna, anna_csrf = _as(ConsoleClient(app), "anna")
+    bert, _ = _as(ConsoleClient(app), "bert")
+    chef, _ = _as(ConsoleClient(app), "chef")
+    escalated = escalate(settings, fake_rasa)
+    base = f"/console/api/handoffs/{escalated.handoff_id}"
+    assert post(anna, f"{base}/claim", anna_csrf).status_code == 200
+    assert post(anna, f"{base}/reply", anna_csrf, json={"text": "Hej, jag heter Anna"}).status_code == 200
+    assert bert.get(base).status_code == 403  # claimed by another
+    assert post(anna, f"{base}/close", anna_csrf, json={"outcome": "answered"}).status_code == 200
+    closed = time.time()
+    fake_rasa.user_says(escalated.conversation_id, "Tack, en sak till", at=closed + 1800)
+    fake_rasa.user_says(escalated.conversation_id, "Nästa vecka: mitt nya boende", at=closed + 7200)
+
+    seen = _texts(anna, escalated.handoff_id)
+    assert "Hej, jag heter Anna" in seen and "Tack, en sak till" in seen  # end + 1 hour
+    assert "Nästa vecka: mitt nya boende" not in seen  # the person's later conversation
+    assert anna.get(base).json()["next_seq"] == len(fake_rasa.events_of(escalated.conversation_id)) - 1
+    assert bert.get(base).status_code == 403
+    assert "Nästa vecka: mitt nya boende" not in _texts(chef, escalated.handoff_id)
+
+    # an hour after the end, the claimer's access ends; an admin's does not
+    _set_closed_at(settings, escalated.handoff_id, utcnow() - timedelta(minutes=61))
+    gone = anna.get(base)
+    assert gone.status_code == 403 and "too long ago" in gone.json()["detail"]["message"]
+    assert chef.get(base).status_code == 200
+
+
+def test_a_later_handoff_of_the_same_person_is_not_shown_through_an_earlier_one(
+    client: TestClient, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    for name in ("anna", "bert"):
+        add_account(settings, name)
+    anna, anna_csrf = _as(client, "anna")
+    bert, bert_csrf = _as(client, "bert")
+    first = escalate(settings, fake_rasa)
+    base = f"/console/api/handoffs/{first.handoff_id}"
+    assert post(anna, f"{base}/claim", anna_csrf).status_code == 200
+    assert post(anna, f"{base}/handback", anna_csrf).status_code == 200
+    time.sleep(0.01)
+    # the same person asks for a person again; bert takes it
+    fake_rasa.user_says(first.conversation_id, "Jag behöver prata med någon igen")
+    time.sleep(0.01)
+    with session(settings.database_url) as db:
+        second, created = request_handoff(db, conversation_id=first.conversation_id,
+                                          channel="socketio", language="sv", reason="request")  # fmt: skip
+        assert created
+        second_id = second.id
+    time.sleep(0.01)
+    second_base = f"/console/api/handoffs/{second_id}"
+    assert post(bert, f"{second_base}/claim", bert_csrf).status_code == 200
+    assert post(bert, f"{second_base}/reply", bert_csrf, json={"text": "Bert här"}).status_code == 200
+    fake_rasa.user_says(first.conversation_id, "Min adress är hemlig")
+
+    seen = _texts(anna, first.handoff_id)  # within anna's 24 hours
+    assert "Jag behöver prata med någon igen" in seen
+    assert "Bert här" not in seen and "Min adress är hemlig" not in seen
+    assert "Bert här" in _texts(bert, second_id)
+    assert anna.get(second_base).status_code == 403
+
+
+# -- M4: every read and every refusal is audited -------------------------------------------------
+
+
+def _audit_rows(settings: Settings, **where: str) -> list[AuditEntry]:
+    with session(settings.database_url) as db:
+        statement = select(AuditEntry).order_by(AuditEntry.id)
+        for column, value in where.items():
+            statement = statement.where(getattr(AuditEntry, column) == value)
+        return list(db.execute(statement).scalars())
+
+
+def test_refusals_are_audited_with_who_and_where(
+    client: TestClient, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    for name in ("anna", "bert"):
+        add_account(settings, name)
+    anna, anna_csrf = _as(client, "anna")
+    bert, bert_csrf = _as(client, "bert")
+    escalated = escalate(settings, fake_rasa)
+    base = f"/console/api/handoffs/{escalated.handoff_id}"
+    assert post(anna, f"{base}/claim", anna_csrf).status_code == 200
+    assert bert.get(base).status_code == 403
+    assert post(bert, f"{base}/reply", bert_csrf, json={"text": "hej"}).status_code == 403
+    assert bert.get("/console/api/audit").status_code == 403
+    assert bert.post(f"{base}/close", json={"outcome": "other"}).status_code == 403  # no CSRF
+    refused = [(r.handoff_id, r.detail) for r in _audit_rows(settings, actor="bert",
+                                                              action="refused")]  # fmt: skip
+    assert refused == [
+        (escalated.handoff_id, "GET /console/api/handoffs/{handoff_id}"),
+        (escalated.handoff_id, "POST /console/api/handoffs/{handoff_id}/reply"),
+        (None, "GET /console/api/audit"),
+        (escalated.handoff_id, "POST /console/api/handoffs/{handoff_id}/close"),
+    ]
+    ref = _audit_rows(settings, actor="bert", action="refused")[0].conversation_ref
+    assert ref is not None and escalated.conversation_id not in ref
+
+
+def test_admin_reads_of_the_audit_log_are_filtered_and_audited(
+    client: TestClient, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    for name, role in (("anna", "counsellor"), ("bert", "counsellor"), ("chef", "admin")):
+        add_account(settings, name, role)
+    anna, anna_csrf = _as(client, "anna")
+    _as(client, "bert")
+    escalated = escalate(settings, fake_rasa)
+    base = f"/console/api/handoffs/{escalated.handoff_id}"
+    assert anna.get(base).status_code == 200
+    assert post(anna, f"{base}/claim", anna_csrf).status_code == 200
+    chef, _ = _as(client, "chef")
+
+    page = chef.get("/console/api/audit", params={"actor": "anna"}).json()
+    assert [e["action"] for e in page["entries"]] == ["claim", "open", "login"]  # newest first
+    assert {"anna", "bert", "chef", "user"} <= set(page["actors"])
+    opened = chef.get("/console/api/audit", params={"action": "open"}).json()["entries"]
+    assert [(e["actor"], e["handoff_id"]) for e in opened] == [("anna", escalated.handoff_id)]
+    today = utcnow().date()
+    assert chef.get("/console/api/audit", params={"since": str(today), "until": str(today),
+                                                  "actor": "bert"}).json()["entries"]  # fmt: skip
+    tomorrow = today + timedelta(days=1)
+    assert chef.get("/console/api/audit", params={"since": str(tomorrow)}).json()["entries"] == []
+    assert chef.get("/console/api/audit", params={"since": str(tomorrow),
+                                                  "until": str(today)}).status_code == 422  # fmt: skip
+    one = chef.get("/console/api/audit", params={"limit": 1}).json()
+    assert len(one["entries"]) == 1 and one["more"] is True
+    older = chef.get("/console/api/audit", params={"before_id": one["entries"][0]["id"]}).json()
+    assert all(e["id"] < one["entries"][0]["id"] for e in older["entries"])
+    chain = chef.get("/console/api/audit/chain").json()
+    assert chain["ok"] is True and chain["append_only"] is True and chain["rows"] > 5
+
+    reads = [r.detail for r in _audit_rows(settings, actor="chef", action="audit_read")]
+    assert reads[:2] == ["actor=anna", "action=open"] and len(reads) == 6  # not the 422
+    assert [r.detail for r in _audit_rows(settings, actor="chef", action="audit_verify")] == [
+        "intact"]  # fmt: skip

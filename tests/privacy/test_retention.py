@@ -95,6 +95,7 @@ def test_purge_keeps_recent_and_open_handoffs_deletes_the_rest(
     old_closed = save_conversation(store, days_ago=35)
     closed_id = escalate(url, old_closed)
     with session(url) as db:
+        assert claim(db, handoff_id=closed_id, counsellor="anna")  # only what one claimed is closed
         assert close_handoff(db, handoff_id=closed_id, actor="anna", outcome="answered")
     assert events_of(url, old) > 0 and audit_of(url, old_closed) > 0
 
@@ -107,9 +108,9 @@ def test_purge_keeps_recent_and_open_handoffs_deletes_the_rest(
     assert deleted.events == 2 * 3  # three events each
     for gone in (old, old_closed):
         assert events_of(url, gone) == 0 and handoffs_of(url, gone) == 0
-    # the audit rows stay (escalate and close of old_closed): pseudonymous, without text, and
+    # the audit rows stay (escalate, claim and close of old_closed): pseudonymous, without text, and
     # the chain still verifies
-    assert audit_of(url, old_closed) == 2
+    assert audit_of(url, old_closed) == 3
     with session(url) as db:
         assert db.get(Handoff, closed_id) is None
         assert verify(db).ok
@@ -132,6 +133,7 @@ def test_the_open_handoff_is_purged_once_it_is_closed(tmp_path: Path) -> None:
     handoff_id = escalate(url, sender)
     with session(url) as db:
         assert retention.purge(db, older_than_days=30).conversations == 0
+        assert claim(db, handoff_id=handoff_id, counsellor="anna")  # only what one claimed is closed
         assert close_handoff(db, handoff_id=handoff_id, actor="anna", outcome="answered")
         assert retention.purge(db, older_than_days=30).conversations == 1
     assert events_of(url, sender) == 0 and handoffs_of(url, sender) == 0
@@ -142,6 +144,7 @@ def test_a_handoff_without_events_counts_from_its_last_change(tmp_path: Path) ->
     sender = uuid.uuid4().hex
     handoff_id = escalate(url, sender)
     with session(url) as db:
+        assert claim(db, handoff_id=handoff_id, counsellor="anna")  # only what one claimed is closed
         assert close_handoff(db, handoff_id=handoff_id, actor="anna", outcome="answered")
         assert retention.purge(db, older_than_days=30).conversations == 0  # closed just now
         in_40_days = time.time() + 40 * DAY

@@ -333,7 +333,11 @@
     renderConversation();
     renderQueue(new Set());
     loadStandardTexts(state.current.language);
-    startConversationStream(id, state.nextSeq);
+    // live only while the handoff is open; an ended one is shown as it was (the server
+    // refuses the stream then)
+    if (state.current.status === "waiting" || state.current.status === "claimed") {
+      startConversationStream(id, state.nextSeq);
+    }
   }
 
   function startConversationStream(id, after) {
@@ -441,7 +445,8 @@
     $("claim-button").hidden = h.status !== "waiting";
     $("claim-button").disabled = false;
     $("handback-button").disabled = !(claimed && (mine || admin));
-    $("close-button").disabled = !(h.status === "waiting" || (claimed && (mine || admin)));
+    // a counsellor closes only what they claimed; an admin may also close a waiting one
+    $("close-button").disabled = !((claimed && (mine || admin)) || (h.status === "waiting" && admin));
     $("close-outcome").disabled = $("close-button").disabled;
     $("reply-form").hidden = !(claimed && (mine || admin));
     if (h.status === "returned") notice("conversation-notice", `Handed back to the assistant by ${h.closed_by}.`);

@@ -74,9 +74,9 @@ DROP_TRIGGERS = {
 def _chain_existing_rows(connection: sa.engine.Connection) -> int:
     """Pseudonymise and chain the rows there are, in id order (the hash format is
     bot.store.audit's format 1, which stays verifiable for ever)."""
-    from bot.store.audit import GENESIS, canonical, conversation_ref
-
     import hashlib
+
+    from bot.store.audit import GENESIS, canonical, conversation_ref
 
     log = sa.table(
         "audit_log", sa.column("id", sa.Integer), sa.column("at", sa.DateTime),
