@@ -124,6 +124,16 @@ class ActionOut(BaseModel):
     user_notified: bool = True
 
 
+class RemovedOut(BaseModel):
+    original: str  # as the counsellor typed it ("" when it cannot be told apart)
+    placeholder: str
+
+
+class ReplyOut(ActionOut):
+    text: str  # as stored and sent: redacted
+    removed: list[RemovedOut] = []
+
+
 class StandardText(BaseModel):
     key: str
     label: str

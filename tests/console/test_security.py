@@ -421,3 +421,49 @@ def test_admin_reads_of_the_audit_log_are_filtered_and_audited(
     assert reads[:2] == ["actor=anna", "action=open"] and len(reads) == 6  # not the 422
     assert [r.detail for r in _audit_rows(settings, actor="chef", action="audit_verify")] == [
         "intact"]  # fmt: skip
+
+
+# -- L1: counsellor replies are redacted -----------------------------------------------------------
+
+
+def test_a_reply_is_redacted_before_it_is_stored_and_sent_and_the_counsellor_sees_what_went(
+    client: TestClient, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    add_account(settings, "anna")
+    csrf = login(client, "anna")
+    escalated = escalate(settings, fake_rasa)
+    base = f"/console/api/handoffs/{escalated.handoff_id}"
+    assert post(client, f"{base}/claim", csrf).status_code == 200
+    fake_rasa.appended.clear()
+    typed = "Ring mig på 070-123 45 67 eller mejla anna.berg@example.org. Ärende 12-345678."
+    r = post(client, f"{base}/reply", csrf, json={"text": typed})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    sent = "Ring mig på [telefon] eller mejla [e-post]. Ärende [ärendenummer]."
+    assert body["text"] == sent
+    assert body["removed"] == [
+        {"original": "070-123 45 67", "placeholder": "[telefon]"},
+        {"original": "anna.berg@example.org", "placeholder": "[e-post]"},
+        {"original": "12-345678", "placeholder": "[ärendenummer]"},
+    ]
+    # stored in the transcript and delivered: the redacted text only
+    ((_, event, _),) = fake_rasa.appended
+    assert event["text"] == sent and fake_rasa.delivered_to(escalated.conversation_id)[-1].event[
+        "text"] == sent  # fmt: skip
+    turns = client.get(base).json()["turns"]
+    assert turns[-1]["kind"] == "counsellor" and turns[-1]["text"] == sent
+    [row] = _audit_rows(settings, action="reply")
+    assert row.detail == "redacted=3"
+    # a reply with nothing to remove goes as written
+    plain = post(client, f"{base}/reply", csrf, json={"text": "Du har tre veckor på dig."}).json()
+    assert plain["text"] == "Du har tre veckor på dig." and plain["removed"] == []
+
+
+def test_where_each_identifier_was_is_found_even_between_look_alike_separators() -> None:
+    from bot.console.redaction import redact_reply
+
+    text, removed = redact_reply("070-123 45 67 anna@example.org")
+    assert text == "[telefon] [e-post]"
+    assert [(r.original, r.placeholder) for r in removed] == [
+        ("070-123 45 67", "[telefon]"), ("anna@example.org", "[e-post]")]  # fmt: skip
+    assert redact_reply("Skriv [telefon] om du vill") == ("Skriv [telefon] om du vill", [])

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from bot.console.config import ConsoleConfig
 from bot.console.deps import DB, AppSettings, Config, CurrentCounsellor, Rasa, Staff, StaffWrite
 from bot.console.messages import user_text
+from bot.console.redaction import redact_reply
 from bot.console.schemas import (
     ActionOut,
     ClaimOut,
@@ -41,7 +42,9 @@ from bot.console.schemas import (
     HandoffDetail,
     HandoffOut,
     QueueOut,
+    RemovedOut,
     ReplyIn,
+    ReplyOut,
     as_utc,
 )
 from bot.console.transcript import event_count, turns_from_tracker
@@ -434,12 +437,13 @@ async def claim(
     return ClaimOut(handoff=HandoffOut.of(handoff), user_notified=notified)
 
 
-@router.post("/handoffs/{handoff_id}/reply", response_model=ActionOut)
+@router.post("/handoffs/{handoff_id}/reply", response_model=ReplyOut)
 async def reply(
     handoff_id: str, body: ReplyIn, user: StaffWrite, db: DB, rasa: Rasa, config: Config
-) -> ActionOut:
-    """Delivered on the user's own channel by Rasa, kept in the transcript as a bot turn
-    marked with the counsellor's name."""
+) -> ReplyOut:
+    """Redacted (bot.privacy.redact, as what people write), then delivered on the user's own
+    channel by Rasa and kept in the transcript as a bot turn marked with the counsellor's
+    name. The answer says what was removed (to the counsellor who wrote it, nowhere else)."""
     if len(body.text) > config.reply_max_chars:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -448,14 +452,19 @@ async def reply(
     handoff = await run_in_threadpool(_fresh, db, handoff_id)
     _must_be_claimed(handoff)
     _owner_or_admin(user, handoff)
-    await rasa.say(handoff.conversation_id, body.text, counsellor=user.username)
+    text, removed = await run_in_threadpool(redact_reply, body.text)
+    await rasa.say(handoff.conversation_id, text, counsellor=user.username)
 
     def record() -> None:
-        handoffs.audit(db, actor=user.username, action="reply", handoff_id=handoff_id)
+        handoffs.audit(db, actor=user.username, action="reply", handoff_id=handoff_id,
+                       detail=f"redacted={len(removed)}" if removed else None)  # fmt: skip
         db.commit()
 
     await run_in_threadpool(record)
-    return ActionOut(handoff=HandoffOut.of(handoff))
+    return ReplyOut(
+        handoff=HandoffOut.of(handoff), text=text,
+        removed=[RemovedOut(original=r.original, placeholder=r.placeholder) for r in removed],
+    )  # fmt: skip
 
 
 @router.post("/handoffs/{handoff_id}/handback", response_model=ActionOut)

@@ -495,7 +495,14 @@
     }
     box.value = "";
     updateCount();
-    notice("conversation-notice", "");
+    // identifiers are taken out before a reply is stored and sent: say which
+    const removed = (r.data && r.data.removed) || [];
+    if (removed.length) {
+      const parts = removed.map((x) => (x.original ? `${x.original} → ${x.placeholder}` : x.placeholder));
+      notice("conversation-notice", `Removed before sending, the person got placeholders instead: ${parts.join("; ")}`);
+    } else {
+      notice("conversation-notice", "");
+    }
     box.focus();
   }
 
