@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from bot.settings import ROOT, Settings
+from bot.store.audit import audit_key
 from tests.console.conftest import JWT_SECRET, PASSWORD
 from tests.console.fake_rasa import FakeRasa
 
@@ -53,7 +54,7 @@ def console(settings: Settings, fake_rasa: FakeRasa, tmp_path: Path) -> Iterator
         **os.environ, "DATABASE_URL": settings.database_url, "CONSOLE_PORT": str(port),
         "BIND_HOST": "127.0.0.1", "RASA_URL": fake_rasa.url, "RASA_JWT_SECRET": JWT_SECRET,
         "CONTENT_DIR": str(settings.content_dir), "VAR_DIR": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
+        "PYTHONUNBUFFERED": "1", "AUDIT_KEY": audit_key().decode(),
     }  # fmt: skip
     env.pop("CONSOLE_TRUSTED_PROXIES", None)  # the default: 127.0.0.1, nginx on this host
     url = f"http://127.0.0.1:{port}"
