@@ -101,6 +101,8 @@ def service_env(settings: Settings) -> dict[str, str]:
             "RASA_JWT_SECRET": jwt_secret(settings),
             "RASA_URL": settings.rasa_url,
             "SOCKETIO_SESSION_SECRET": dev_secret(settings, "SOCKETIO_SESSION_SECRET"),
+            # keys the audit log's conversation pseudonyms (bot/store/audit.py)
+            "AUDIT_KEY": dev_secret(settings, "AUDIT_KEY"),
             "SANIC_HOST": settings.host,  # the action server binds here
             "TF_CPP_MIN_LOG_LEVEL": "2",
             # No telemetry and no error reports to Rasa's servers: nothing leaves this machine.

@@ -1,8 +1,11 @@
 """Deleting conversations: on the user's request, and after the retention period.
 
 Rasa's SQL tracker store keeps events in its table ``events`` (sender_id, timestamp, ...);
-the project's own tables hold handoffs and audit entries. Deleting a conversation removes all
-of them. Only counts are logged, never an id or a text.
+the project's own tables hold handoffs and reminders. Deleting a conversation removes all of
+them. The audit log stays: its rows name the conversation only by a keyed pseudonym and hold no
+text (bot/store/audit.py), so they say who read or did what without keeping the person's data;
+they have their own retention (AUDIT_RETENTION_DAYS, default 365), pruned here from the oldest
+end behind a checkpoint row. Only counts are logged, never an id or a text.
 
 The retention purge runs two ways:
 
@@ -28,7 +31,8 @@ from sqlalchemy import column, delete, func, inspect, select, table
 from sqlalchemy.orm import Session
 
 from bot import pseudonyms
-from bot.store.models import AuditEntry, Handoff, HandoffStatus, Reminder
+from bot.store import audit as audit_log
+from bot.store.models import Handoff, HandoffStatus, Reminder
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +46,6 @@ DEFAULT_INTERVAL_MINUTES = 60
 class Deleted:
     events: int = 0
     handoffs: int = 0
-    audit: int = 0
     conversations: int = 0
 
 
@@ -53,23 +56,13 @@ def _has_rasa_events(session: Session) -> bool:
 def delete_conversation(
     session: Session, *, conversation_id: str, log: bool = True
 ) -> Deleted:
-    """Every trace of one conversation: tracker events, handoffs, audit entries."""
+    """Every trace of one conversation: tracker events, handoffs, reminders (its audit rows
+    stay, pseudonymous and without text)."""
     deleted = Deleted(conversations=1)
     if _has_rasa_events(session):
         deleted.events = session.execute(
             delete(RASA_EVENTS).where(RASA_EVENTS.c.sender_id == conversation_id)
         ).rowcount
-    handoff_ids = list(
-        session.execute(
-            select(Handoff.id).where(Handoff.conversation_id == conversation_id)
-        ).scalars()
-    )
-    deleted.audit = session.execute(
-        delete(AuditEntry).where(
-            (AuditEntry.conversation_id == conversation_id)
-            | (AuditEntry.handoff_id.in_(handoff_ids) if handoff_ids else False)
-        )
-    ).rowcount
     deleted.handoffs = session.execute(
         delete(Handoff).where(Handoff.conversation_id == conversation_id)
     ).rowcount
@@ -78,9 +71,8 @@ def delete_conversation(
     session.commit()
     if log:
         logger.info(
-            "Deleted a conversation: %d events, %d handoffs, %d audit entries",
-            deleted.events, deleted.handoffs, deleted.audit,
-        )  # fmt: skip
+            "Deleted a conversation: %d events, %d handoffs", deleted.events, deleted.handoffs
+        )
     return deleted
 
 
@@ -131,15 +123,24 @@ def purge(session: Session, *, older_than_days: int, now: float | None = None) -
         total.conversations += 1
         total.events += one.events
         total.handoffs += one.handoffs
-        total.audit += one.audit
     pseudonyms.forget_unused(session, before=cutoff_dt)
     session.commit()
     logger.info(
-        "Retention purge (%d days): %d conversations, %d events, %d handoffs, %d audit entries "
-        "deleted; %d kept for an open handoff",
-        older_than_days, total.conversations, total.events, total.handoffs, total.audit, kept,
+        "Retention purge (%d days): %d conversations, %d events, %d handoffs deleted; %d kept "
+        "for an open handoff",
+        older_than_days, total.conversations, total.events, total.handoffs, kept,
     )  # fmt: skip
     return total
+
+
+def prune_audit(session: Session, *, older_than_days: int) -> int:
+    """The audit log's own retention: rows older than ``older_than_days`` go, from the oldest
+    end, behind a checkpoint row (bot/store/audit.py). The number removed."""
+    removed = audit_log.prune(session, older_than_days=older_than_days)
+    if removed:
+        logger.info("Audit log (%d days): %d oldest rows pruned behind a checkpoint",
+                    older_than_days, removed)  # fmt: skip
+    return removed
 
 
 def interval_minutes() -> float:
@@ -158,17 +159,23 @@ def interval_minutes() -> float:
     return value
 
 
-def purge_database(database_url: str, older_than_days: int) -> Deleted:
-    """One purge on the database at ``database_url`` (its own session)."""
+def purge_database(
+    database_url: str, older_than_days: int, audit_days: int | None = None
+) -> Deleted:
+    """One purge on the database at ``database_url`` (its own session); with ``audit_days``,
+    the audit log's pruning too."""
     from bot.store.db import session as open_session
 
     with open_session(database_url) as db:
-        return purge(db, older_than_days=older_than_days)
+        deleted = purge(db, older_than_days=older_than_days)
+        if audit_days is not None:
+            prune_audit(db, older_than_days=audit_days)
+        return deleted
 
 
 async def retention_job(
     database_url: str, older_than_days: int, interval_seconds: float,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None, audit_days: int | None = None,
 ) -> None:
     """Purge now and then every ``interval_seconds`` until cancelled (or ``stop`` is set).
 
@@ -178,7 +185,7 @@ async def retention_job(
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
-            await asyncio.to_thread(purge_database, database_url, older_than_days)
+            await asyncio.to_thread(purge_database, database_url, older_than_days, audit_days)
         except Exception as exc:  # a locked or unreachable database: next time
             logger.warning("Retention purge failed (%s); trying again later", type(exc).__name__)
         try:
@@ -215,10 +222,14 @@ def main(argv: list[str] | None = None) -> int:
 
     init_db(settings.database_url)
     deleted = purge_database(settings.database_url, days)
+    from bot.store.db import session as open_session
+
+    with open_session(settings.database_url) as db:
+        pruned = prune_audit(db, older_than_days=settings.audit_retention_days)
     print(
         f"Retention purge ({days} days): {deleted.conversations} conversations, "
-        f"{deleted.events} events, {deleted.handoffs} handoffs, {deleted.audit} audit entries "
-        "deleted"
+        f"{deleted.events} events, {deleted.handoffs} handoffs deleted; audit log "
+        f"({settings.audit_retention_days} days): {pruned} oldest rows pruned"
     )
     return 0
 

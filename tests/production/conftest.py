@@ -123,6 +123,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             "PROFILE": "production",
             "RASA_JWT_SECRET": jwt_secret,
             "SOCKETIO_SESSION_SECRET": secrets.token_urlsafe(32),
+            "AUDIT_KEY": secrets.token_urlsafe(32),
             "RASA_SERVER_PORTS": ",".join(map(str, RASA_PORTS)),
             "REDIS_URL": REDIS_URL.rsplit("/", 1)[0] + "/1",
             "REDIS_KEY_PREFIX": prefix,
