@@ -145,4 +145,4 @@ def forget_unused(db: Session, *, before: datetime) -> int:
             .where(events.c.sender_id == TelegramChat.conversation_id)
             .exists()
         )
-    return db.execute(statement).rowcount or 0
+    return db.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
