@@ -651,6 +651,13 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
             assert message["metadata"] == {"counsellor": True}  # not the counsellor's login name
             transcript.locator("li.counsellor", has_text=reply).wait_for()
 
+            # An identifier in a reply: the person gets a placeholder, the counsellor is told.
+            page.fill("#reply-text", "Ring mig på 070-123 45 67.")
+            page.click("#reply-send")
+            user.wait_for(lambda m: m.get("text") == "Ring mig på [telefon].")
+            expect(page.locator("#conversation-notice")).to_contain_text(
+                "070-123 45 67 → [telefon]")  # fmt: skip
+
             # The person answers: it shows in the console within a second.
             answer = "Tack! Kan jag få hjälp med överklagandet?"
             said = user.say(answer)
@@ -687,12 +694,32 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
     startup_probe = "the server responded with a status of 401"
     assert [p for p in problems if startup_probe not in p] == [], problems
 
-    # Every open, claim, reply and hand-back is audited with who did it.
+    # Handed back: no live stream of the conversation any more (refused, and audited).
+    headers, _ = _api_login(url)
+    with httpx.stream("GET", f"{url}/console/api/handoffs/{handoff_id}/stream?after=0",
+                      headers=headers, timeout=30) as refused:  # fmt: skip
+        assert refused.status_code == 403
+
+    # Every open, stream, claim, reply and hand-back is audited with who did it.
     with session(stack.settings.database_url) as db:
         done = db.execute(
             select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.handoff_id == handoff_id)
         ).all()
-    assert {("anna", a) for a in ("open", "claim", "reply", "hand_back")} <= set(done), done
+        stored = [json.loads(d).get("text") or "" for d in db.execute(
+            sql("SELECT data FROM events WHERE sender_id = :s"), {"s": conversation_id}
+        ).scalars()]  # fmt: skip
+        audit_dump = str(db.execute(sql("SELECT * FROM audit_log")).all())
+    assert {("anna", a) for a in ("open", "stream", "claim", "reply", "hand_back", "refused")} \
+        <= set(done), done
+    # the redacted reply is what Rasa stored; the audit log never names the conversation
+    assert "Ring mig på [telefon]." in stored
+    assert not [t for t in stored if "070-123 45 67" in t or "0701234567" in t]
+    assert conversation_id not in audit_dump
+    verified = subprocess.run(
+        [sys.executable, "-m", "bot.console", "audit-verify"], cwd=ROOT, capture_output=True,
+        text=True, timeout=60, env={**service_env(stack.settings), "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert verified.returncode == 0 and "chain intact" in verified.stdout, verified.stderr
 
     # No message text in the console's log, no secret either.
     log = (stack.log_dir / "console.log").read_text(encoding="utf-8", errors="replace")
