@@ -32,6 +32,7 @@ from tests.production.services import (
 )
 
 NGINX_PORT, RASA_PORTS, ACTION_PORT, CONSOLE_PORT = 6005, (6015, 6016), 6055, 6800
+API_PORT = NGINX_PORT + 1  # nginx's internal server for Rasa's HTTP API (bot/run.py)
 ORIGIN = f"http://127.0.0.1:{CONSOLE_PORT}"
 
 
@@ -39,13 +40,20 @@ ORIGIN = f"http://127.0.0.1:{CONSOLE_PORT}"
 class Production:
     stack: Stack
     jwt_secret: str
+    rest_api_key: str
     queue: str
     exchange: str
     database_url: str
 
     @property
     def url(self) -> str:
+        """The public address (nginx)."""
         return f"http://127.0.0.1:{NGINX_PORT}"
+
+    @property
+    def api_url(self) -> str:
+        """Rasa's HTTP API, on the loopback address only (the console's and actions' RASA_URL)."""
+        return f"http://127.0.0.1:{API_PORT}"
 
     def server_url(self, port: int) -> str:
         return f"http://127.0.0.1:{port}"
@@ -66,7 +74,8 @@ class Production:
         body = json.dumps(payload).encode()
         request = urllib.request.Request(
             f"{base or self.url}/webhooks/rest/webhook", data=body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {self.rest_api_key}"},
         )  # fmt: skip
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -78,7 +87,7 @@ class Production:
 
     def tracker(self, sender: str, *, base: str | None = None) -> dict:
         request = urllib.request.Request(
-            f"{base or self.url}/conversations/{sender}/tracker?include_events=ALL",
+            f"{base or self.api_url}/conversations/{sender}/tracker?include_events=ALL",
             headers={"Authorization": f"Bearer {self.token()}"},
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -113,6 +122,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
     run = uuid.uuid4().hex[:10]
     prefix, queue, exchange = f"t{run}", f"test_events_{run}", f"test-events-{run}"
     jwt_secret = secrets.token_urlsafe(32)
+    rest_api_key = secrets.token_urlsafe(32)
     with postgres_database("test_prod") as database_url:
         settings = Settings(
             profile="production", rasa_port=NGINX_PORT, action_port=ACTION_PORT,
@@ -122,6 +132,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         env = {
             "PROFILE": "production",
             "RASA_JWT_SECRET": jwt_secret,
+            # REST is published (and needs this key) only with a key
+            "REST_API_KEY": rest_api_key,
             "SOCKETIO_SESSION_SECRET": secrets.token_urlsafe(32),
             "RASA_SERVER_PORTS": ",".join(map(str, RASA_PORTS)),
             "REDIS_URL": REDIS_URL.rsplit("/", 1)[0] + "/1",
@@ -139,7 +151,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         stack = Stack(settings, log_dir=tmp / "logs", console=False, env=env)
         try:
             stack.start(timeout=420)
-            yield Production(stack, jwt_secret, queue, exchange, database_url)
+            yield Production(stack, jwt_secret, rest_api_key, queue, exchange, database_url)
         finally:
             stack.stop()
             client = redis.Redis.from_url(env["REDIS_URL"])
