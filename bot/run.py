@@ -1,6 +1,6 @@
 """Start everything `make run` promises, and stop all of it on Ctrl-C.
 
-Processes: the action server (127.0.0.1:ACTION_PORT), the Rasa server (127.0.0.1:RASA_PORT,
+Processes: the action server (127.0.0.1:ACTION_PORT, bot/action_server.py: Rasa's token only), the Rasa server (127.0.0.1:RASA_PORT,
 REST and socket.io channels, HTTP API with a token) and the console/widget web app
 (127.0.0.1:CONSOLE_PORT) when it is present. Ports and the database URL come from the
 environment (bot/settings.py has the defaults).
@@ -54,8 +54,10 @@ def dev_secret(settings: Settings, name: str) -> str:
     path = settings.var_dir / name.lower()
     if not path.exists():
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        # readable by this user only from the start (not written first, restricted after)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
@@ -98,6 +100,8 @@ def service_env(settings: Settings) -> dict[str, str]:
             "RASA_JWT_SECRET": jwt_secret(settings),
             "RASA_URL": settings.rasa_url,
             "SOCKETIO_SESSION_SECRET": dev_secret(settings, "SOCKETIO_SESSION_SECRET"),
+            # Rasa -> action server (endpoints.yml); the action server refuses anyone else
+            "ACTION_SERVER_TOKEN": dev_secret(settings, "ACTION_SERVER_TOKEN"),
             "SANIC_HOST": settings.host,  # the action server binds here
             "TF_CPP_MIN_LOG_LEVEL": "2",
             # No telemetry and no error reports to Rasa's servers: nothing leaves this machine.
@@ -369,6 +373,29 @@ NGINX_REST = """        location = /webhooks/rest/webhook {{
         }}"""
 
 
+def remove_legacy_queue(rabbitmq_url: str, queue: str) -> bool:
+    """Delete the durable queue earlier versions had Rasa publish every event to (nothing read
+    it: a copy of every conversation out of reach of retention and deletion). True when the
+    broker answered; a broker that is down is left for the next start (Rasa retries anyway)."""
+    import asyncio
+
+    async def delete() -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(rabbitmq_url, timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+
+    try:
+        asyncio.run(delete())
+    except Exception as error:  # noqa: BLE001 - the start goes on; said on the console
+        print(f"RabbitMQ: could not remove the old queue {queue!r} ({type(error).__name__})",
+              file=sys.stderr)  # fmt: skip
+        return False
+    return True
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if found is None:
@@ -446,7 +473,8 @@ class Stack:
         env = service_env(s)
         actions = self._spawn(
             "actions",
-            [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port",
+            # rasa_sdk's server that accepts only Rasa (ACTION_SERVER_TOKEN)
+            [str(BIN / "python"), "-m", "bot.action_server", "--actions", "actions", "--port",
              str(s.action_port)],
             env,
         )  # fmt: skip
@@ -501,6 +529,7 @@ class Stack:
         self.production = production
         ensure_database(production.database_url)
         init_db(production.database_url)  # Alembic: upgrade to head before anything starts
+        remove_legacy_queue(production.rabbitmq_url, production.env["RABBITMQ_QUEUE"])
         nginx = nginx_binary() if with_rasa else ""
         actions = self.start_action_server(env)
         servers: list[tuple[int, subprocess.Popen]] = []
@@ -538,7 +567,7 @@ class Stack:
             env = self.production_env()[1]
         return self._spawn(
             "actions",
-            [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port",
+            [str(BIN / "python"), "-m", "bot.action_server", "--actions", "actions", "--port",
              str(self.settings.action_port)],
             env,
         )  # fmt: skip

@@ -132,6 +132,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         env = {
             "PROFILE": "production",
             "RASA_JWT_SECRET": jwt_secret,
+            "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
             # REST is published (and needs this key) only with a key
             "REST_API_KEY": rest_api_key,
             "SOCKETIO_SESSION_SECRET": secrets.token_urlsafe(32),
@@ -158,3 +159,56 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             for key in client.scan_iter(f"{prefix}:*"):
                 client.delete(key)
             asyncio.run(_delete_rabbitmq(queue, exchange))
+
+
+class BrokerTap:
+    """Every event published to the profile's exchange from now on, read as the console reads
+    them: an exclusive, auto-deleted queue of its own bound to the fanout exchange (Rasa's
+    broker has no queue: bot/rasa_production.py). Runs its own event loop in a thread."""
+
+    def __init__(self, exchange: str) -> None:
+        import threading
+
+        self.exchange = exchange
+        self.events: list[dict] = []
+        self.messages: list = []  # the aio_pika messages (properties: expiration, delivery)
+        self.queue_name = ""
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._connection = None
+
+    async def _open(self) -> None:
+        import aio_pika
+
+        self._connection = await aio_pika.connect(RABBITMQ_URL, timeout=10)
+        channel = await self._connection.channel()
+        exchange = await channel.declare_exchange(self.exchange, type=aio_pika.ExchangeType.FANOUT)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        self.queue_name = queue.name
+        await queue.bind(exchange, "")
+
+        async def on_message(message) -> None:  # type: ignore[no-untyped-def]
+            async with message.process():
+                self.messages.append(message)
+                self.events.append(json.loads(message.body))
+
+        await queue.consume(on_message)
+
+    def __enter__(self) -> BrokerTap:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._open(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._connection is not None:
+            asyncio.run_coroutine_threadsafe(self._connection.close(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def of(self, sender: str) -> list[dict]:
+        return [e for e in list(self.events) if e.get("sender_id") == sender]
+
+    def wait_for(self, sender: str, predicate, timeout: float = 30) -> list[dict]:  # type: ignore[no-untyped-def]
+        wait_until(lambda: predicate(self.of(sender)), timeout, every=0.2)
+        return self.of(sender)
