@@ -186,6 +186,8 @@ class Production:
             "SANIC_HOST": INTERNAL_HOST,  # the action server
             # X-Forwarded-For is believed only from nginx, which runs on this machine
             "TRUSTED_PROXIES": values.get("TRUSTED_PROXIES") or "127.0.0.1,::1",
+            # the abuse limits' counters, shared by the Rasa servers (bot/abuse.py)
+            "ABUSE_REDIS_URL": values.get("ABUSE_REDIS_URL") or values["REDIS_URL"],
             "REDIS_HOST": redis.hostname or "127.0.0.1",
             "REDIS_PORT": str(redis.port or 6379),
             "REDIS_DB": (redis.path or "/1").strip("/") or "1",
@@ -313,15 +315,17 @@ http {{
         add_header Referrer-Policy no-referrer always;
         add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;
         add_header Strict-Transport-Security "max-age=63072000" always;
-        # the client's address for the Rasa servers' own limits (bot/abuse.py trusts it only
-        # from this proxy): set, never appended to what the client sent
-        proxy_set_header X-Forwarded-For $remote_addr;
-        proxy_set_header Host $host;
         proxy_http_version 1.1;
+        # Each location sets X-Forwarded-For itself: nginx inherits proxy_set_header only into
+        # a location that sets none of its own. It is the client's address for the Rasa
+        # servers' own limits (bot/abuse.py trusts it only from this proxy): set, never
+        # appended to what the client sent.
 
         location /socket.io/ {{
             limit_req zone=socketio burst={socketio_burst} nodelay;
             proxy_pass http://rasa_socketio;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Host $host;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_buffering off;
@@ -332,6 +336,8 @@ http {{
             limit_req zone=telegram burst={telegram_burst} nodelay;
             limit_except POST {{ deny all; }}
             proxy_pass http://rasa;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Host $host;
             proxy_set_header Connection "";
             proxy_read_timeout 60s;
             proxy_next_upstream error timeout;
@@ -366,6 +372,8 @@ NGINX_REST = """        location = /webhooks/rest/webhook {{
             limit_req zone=rest burst={rest_burst} nodelay;
             limit_except POST {{ deny all; }}
             proxy_pass http://rasa;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Host $host;
             proxy_set_header Connection "";
             proxy_read_timeout 60s;
             proxy_next_upstream error timeout;

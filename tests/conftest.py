@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every Rasa server the tests start checks each tracker it reuses from its cache against the
 # database (bot/store/tracker_cache.py) and logs an error when they differ.
 os.environ.setdefault("TRACKER_CACHE_VERIFY", "1")
+# The abuse limits (bot/abuse.py) are off in the servers tests start, which send from one
+# address faster than a person; tests of the limits set their own ABUSE_LIMITS.
+os.environ.setdefault("ABUSE_LIMITS", "off")
 
 
 @pytest.fixture()

@@ -76,6 +76,7 @@ from telegram.error import (
 from telegram.ext import BaseRateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
+from bot import abuse
 from bot.channels.common import MAX_MESSAGE_CHARS, clean_metadata, clean_text
 from bot.content import fill, for_display, load_content
 from bot.settings import LANGUAGES, get_settings
@@ -767,6 +768,11 @@ class TelegramInput(InputChannel):
             await out.send_text(incoming.chat, self._text("not_text", lang))
             return
         metadata = clean_metadata({"language": incoming.language_code})
+        verdict = await abuse.get_abuse().check_message(  # per chat and channel (bot/abuse.py)
+            channel=self.name(), conversation_id=str(incoming.chat), address=None, text=text)
+        if not verdict:
+            await out.send_text(incoming.chat, abuse.limited_answer(metadata.get("language")))
+            return
         async with self._typing(out, incoming.chat):
             message_id = (f"telegram-{incoming.update_id}" if incoming.update_id is not None
                           else None)  # fmt: skip

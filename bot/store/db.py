@@ -19,7 +19,8 @@ from bot.store.models import Base
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    kwargs: dict = {"future": True, "pool_pre_ping": True}
+    # hide_parameters: an error's text never carries the statement's values (message text)
+    kwargs: dict = {"future": True, "pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
     engine = create_engine(url, **kwargs)

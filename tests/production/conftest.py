@@ -117,7 +117,10 @@ async def _delete_rabbitmq(queue: str, exchange: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
+def production(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Production]:
+    """The profile; a test module's ``STACK_ENV`` adds to (or overrides) its environment."""
     tmp = tmp_path_factory.mktemp("production")
     run = uuid.uuid4().hex[:10]
     prefix, queue, exchange = f"t{run}", f"test_events_{run}", f"test-events-{run}"
@@ -148,6 +151,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             # longer than any message takes: with 10 s, on a loaded machine, a lock expired
             # while its message was processed and the other server's message was lost
             "TICKET_LOCK_LIFETIME": "30",
+            **getattr(request.module, "STACK_ENV", {}),
         }
         stack = Stack(settings, log_dir=tmp / "logs", console=False, env=env)
         try:

@@ -28,6 +28,14 @@ from tests.production.conftest import (
 
 pytestmark = pytest.mark.slow
 
+# Tight abuse limits for this module's stack (bot/abuse.py), so that a test reaches them with a
+# few messages. Each test of the limits sends from a loopback address of its own (127.0.0.x):
+# nginx passes that on as the client's address.
+STACK_ENV = {
+    "ABUSE_LIMITS": "conversation=5/600,address=12/60,address_conversations=10/600,"
+                    "address_sessions=20/60,address_handoffs=2/600",
+}
+
 
 def request(
     url: str, method: str = "GET", body: bytes | None = None,
@@ -196,3 +204,256 @@ def test_a_flooding_address_is_limited_by_nginx_and_others_are_not(
     log = production.stack.settings.var_dir / "nginx" / "error.log"
     text = log.read_text(errors="replace") if log.exists() else ""
     assert "client:" not in text and "request:" not in text, text[-2000:]
+
+
+# -- 2. the action server accepts only Rasa --------------------------------------------------
+def test_action_server_accepts_only_rasa(production: Production) -> None:
+    from tests.test_action_server import delete_call
+
+    sender = uuid.uuid4().hex
+    status, replies = production.say(sender, "Hur överklagar jag beslutet?")
+    assert status == 200 and replies  # Rasa's own calls carry the token
+    for headers in ({}, {"Authorization": "Bearer " + "x" * 43}):
+        status, _, body = request(f"http://127.0.0.1:{ACTION_PORT}/webhook", "POST",
+                                  delete_call(sender),
+                                  {"Content-Type": "application/json", **headers})  # fmt: skip
+        assert status == 401, (status, body[:200])
+    time.sleep(2)
+    assert production.user_texts(sender) == ["Hur överklagar jag beslutet?"]
+
+
+# -- 3. RabbitMQ: no queue keeps what people wrote -------------------------------------------
+def rabbitmq(*args: str) -> list[dict]:
+    out = subprocess.run(["rabbitmqctl", "-q", "--formatter", "json", *args], check=True,
+                         capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    return json.loads(out or "[]")
+
+
+def bound_queues(exchange: str) -> set[str]:
+    return {b["destination_name"] for b in rabbitmq("list_bindings", "source_name",
+                                                    "destination_name")
+            if b["source_name"] == exchange}  # fmt: skip
+
+
+def test_events_reach_only_the_live_views_own_queue(production: Production) -> None:
+    from bot.store.db import session_factory
+    from bot.store.retention import delete_conversation
+    from tests.production.conftest import BrokerTap
+
+    sender, text = uuid.uuid4().hex, f"Hur överklagar jag? {uuid.uuid4().hex[:8]}"
+    with BrokerTap(production.exchange) as tap:
+        status, _ = production.say(sender, text)
+        assert status == 200
+        events = tap.wait_for(sender, lambda found: any(e["event"] == "action" for e in found))
+        assert text in [e.get("text") for e in events]  # the console's live view still works
+        # the only queue on the exchange is the live view's own, exclusive one
+        assert bound_queues(production.exchange) == {tap.queue_name}
+        # events are transient and expire: nothing bound later keeps them
+        assert {m.delivery_mode for m in tap.messages} == {1}  # NOT_PERSISTENT
+        assert {str(m.expiration) for m in tap.messages} <= {"60", "60.0", "60000"}
+    queues = {q["name"]: q for q in rabbitmq("list_queues", "name", "durable", "messages")}
+    assert production.queue not in queues  # the old durable queue is neither made nor fed
+    assert "rasa_core_events" not in queues  # Rasa's default when no queue is configured
+    assert bound_queues(production.exchange) == set()
+    # deleting the conversation leaves nothing of it in RabbitMQ
+    with session_factory(production.database_url)() as db:
+        delete_conversation(db, conversation_id=sender)
+    assert production.user_texts(sender) == []
+    for queue in rabbitmq("list_queues", "name", "messages"):
+        assert queue["messages"] == 0 or queue["name"].startswith("amq.gen"), queue
+
+
+def test_the_old_event_queue_is_removed_at_start() -> None:
+    """A durable queue left by an earlier version (every event, persistent) is deleted by the
+    start step bot.run.remove_legacy_queue."""
+    import asyncio
+
+    import aio_pika
+
+    from bot.run import remove_legacy_queue
+    from tests.production.services import RABBITMQ_URL
+
+    name = f"test_legacy_{uuid.uuid4().hex[:8]}"
+
+    async def declare() -> None:
+        connection = await aio_pika.connect(RABBITMQ_URL, timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            await channel.declare_queue(name, durable=True)
+            await channel.default_exchange.publish(
+                aio_pika.Message(b'{"event": "user", "text": "hej"}',
+                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT), name,
+            )  # fmt: skip
+
+    asyncio.run(declare())
+    assert name in {q["name"] for q in rabbitmq("list_queues", "name")}
+    assert remove_legacy_queue(RABBITMQ_URL, name)
+    assert name not in {q["name"] for q in rabbitmq("list_queues", "name")}
+
+
+# -- 5. abuse limits: per conversation, address, channel; crisis first ----------------------
+def rest(production: Production, sender: str, text: str, source: str,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], list]:  # fmt: skip
+    body = json.dumps({"sender": sender, "message": text}).encode()
+    status, answer_headers, raw = request(
+        f"{production.url}/webhooks/rest/webhook", "POST", body,
+        {"Content-Type": "application/json",
+         "Authorization": f"Bearer {production.rest_api_key}", **(headers or {})},
+        source=source,
+    )  # fmt: skip
+    try:
+        return status, answer_headers, json.loads(raw)
+    except ValueError:
+        return status, answer_headers, []
+
+
+def texts_of(replies: list) -> str:
+    return " ".join(r.get("text") or "" for r in replies if isinstance(r, dict))
+
+
+def test_one_conversation_is_limited_with_the_numbers_to_call(production: Production) -> None:
+    sender = uuid.uuid4().hex
+    results = [rest(production, sender, "Var kan jag bo nu?", "127.0.0.10") for _ in range(7)]
+    statuses = [status for status, _, _ in results]
+    assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429], statuses
+    status, headers, replies = results[-1]
+    assert int(headers["retry-after"]) >= 1
+    text = texts_of(replies)
+    assert "Vänta" in text and "112" in text and "90101" in text, text
+    assert production.user_texts(sender) == ["Var kan jag bo nu?"] * 5  # nothing more stored
+    # a crisis in the same conversation is never limited
+    status, _, replies = rest(production, sender, "jag vill inte leva längre", "127.0.0.10")
+    assert status == 200 and "90101" in texts_of(replies)
+
+
+def test_one_address_is_limited_whatever_it_claims_and_others_are_not(
+    production: Production,
+) -> None:
+    """New conversations and messages per client address; a client's own X-Forwarded-For does
+    not make it someone else (nginx overwrites it), and another address goes on."""
+    statuses = []
+    for i in range(14):
+        spoof = {"X-Forwarded-For": f"198.51.100.{i}"}
+        status, _, replies = rest(production, uuid.uuid4().hex, "Hej", "127.0.0.11", spoof)
+        statuses.append(status)
+        if status == 429:
+            assert "112" in texts_of(replies)
+    assert statuses[:10] == [200] * 10 and set(statuses[10:]) == {429}, statuses
+    status, _, replies = rest(production, uuid.uuid4().hex, "Hej", "127.0.0.12")
+    assert status == 200 and replies
+    # the limited address still gets through with a crisis
+    status, _, replies = rest(production, uuid.uuid4().hex, "jag vill dö", "127.0.0.11")
+    assert status == 200 and "112" in texts_of(replies), (status, replies)
+
+
+def test_handoffs_per_address_are_capped_crisis_answers_are_not(production: Production) -> None:
+    from tests.production.test_profile import handoff_of
+
+    senders = [uuid.uuid4().hex for _ in range(3)]
+    answers = [rest(production, sender, "jag vill prata med en människa", "127.0.0.13")
+               for sender in senders]  # fmt: skip
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert [handoff_of(production, sender) is not None for sender in senders] == [
+        True, True, False]  # fmt: skip
+    # the third is told to wait and whom to call now (bot/abuse.py limited_answer)
+    assert "112" in texts_of(answers[2][2]) and "90101" in texts_of(answers[2][2]), answers[2]
+    # a crisis from that address: the emergency numbers, though no handoff is queued
+    crisis = uuid.uuid4().hex
+    status, _, replies = rest(production, crisis, "jag vill inte leva längre", "127.0.0.13")
+    assert status == 200 and "112" in texts_of(replies) and "90101" in texts_of(replies)
+    assert handoff_of(production, crisis) is None
+    # another address opens its handoff as usual
+    other = uuid.uuid4().hex
+    assert rest(production, other, "jag vill prata med en människa", "127.0.0.14")[0] == 200
+    assert handoff_of(production, other) == ("normal", "request")
+
+
+async def test_widget_limit_holds_across_reconnects(production: Production) -> None:
+    """The conversation's budget is the conversation's, not the connection's: reconnecting
+    with the same token does not reset it. A crisis still goes through."""
+    import asyncio
+
+    import aiohttp
+    import socketio
+
+    async def connect(token: str | None) -> tuple[socketio.AsyncClient, aiohttp.ClientSession,
+                                                  asyncio.Queue, dict]:  # fmt: skip
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.15", 0)))
+        client = socketio.AsyncClient(reconnection=False, http_session=http)
+        confirmed: asyncio.Queue = asyncio.Queue()
+        notices: asyncio.Queue = asyncio.Queue()
+        client.on("session_confirm", lambda data: confirmed.put_nowait(data))
+        client.on("bot_uttered", lambda data: notices.put_nowait(data))
+        await client.connect(f"{production.url}?r={uuid.uuid4().hex[:16]}",
+                             transports=["polling"], headers={"Origin": ORIGIN},
+                             wait_timeout=30)  # fmt: skip
+        await client.emit("session_request", {"token": token} if token else {})
+        return client, http, notices, await asyncio.wait_for(confirmed.get(), 30)
+
+    async def say(client: socketio.AsyncClient, text: str) -> dict:
+        return await client.call("user_uttered", {"message": text, "id": uuid.uuid4().hex,
+                                                  "metadata": {"language": "sv"}}, timeout=60)
+
+    started = time.monotonic()
+    client, http, _, confirm = await connect(None)
+    try:
+        acks = [await say(client, "Hej") for _ in range(6)]
+    finally:
+        await http.close()  # first: python-engineio's disconnect waits for its long-poll
+        await client.disconnect()
+    assert [a.get("ok") for a in acks] == [True] * 5 + [False], acks
+    assert acks[-1]["error"] == "rate_limited"
+    client, http, notices, again = await connect(confirm["token"])
+    try:
+        assert again["resumed"] is True
+        ack = await say(client, "Hej igen")
+        elapsed = time.monotonic() - started
+        assert ack.get("error") == "rate_limited", (ack, elapsed)  # not reset by reconnecting
+        notice = await asyncio.wait_for(notices.get(), 30)
+        while notice.get("metadata", {}).get("notice") != "rate_limited":
+            notice = await asyncio.wait_for(notices.get(), 30)
+        assert "112" in notice["text"] and "90101" in notice["text"]
+        assert (await say(client, "jag vill inte leva längre")).get("ok") is True
+    finally:
+        await http.close()
+        await client.disconnect()
+
+
+# -- 6. no message text in any log on an error path ------------------------------------------
+def all_logs(production: Production) -> dict[str, str]:
+    logs = {path.name: path.read_text(errors="replace")
+            for path in production.stack.log_dir.glob("*.log")}  # fmt: skip
+    nginx_log = production.stack.settings.var_dir / "nginx" / "error.log"
+    if nginx_log.exists():
+        logs["nginx error.log"] = nginx_log.read_text(errors="replace")
+    return logs
+
+
+def test_a_database_error_while_saving_logs_no_message_text(production: Production) -> None:
+    """The database refuses the Rasa server's INSERT of the person's message (a constraint
+    added for the test): the message is refused (503), and no log quotes the statement's
+    values ("[parameters: ...]", the event JSON with the text)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
+    from sqlalchemy.pool import NullPool
+
+    from tests.production.conftest import wait_until
+
+    sender, secret = uuid.uuid4().hex, f"mitt ärende gäller {uuid.uuid4().hex[:10]}"
+    assert production.say(sender, "Hej")[0] == 200
+    engine = create_engine(production.database_url, future=True, poolclass=NullPool,
+                           isolation_level="AUTOCOMMIT")  # fmt: skip
+    with engine.connect() as admin:
+        admin.execute(sql("ALTER TABLE events ADD CONSTRAINT test_refuse CHECK (false) NOT VALID"))
+        try:
+            status, _ = production.say(sender, secret)
+        finally:
+            admin.execute(sql("ALTER TABLE events DROP CONSTRAINT test_refuse"))
+    engine.dispose()
+    assert status == 503
+    assert wait_until(lambda: production.say(sender, "Hej igen")[0] == 200, 60)
+    logs = all_logs(production)
+    assert any("IntegrityError" in log for log in logs.values())  # the error was logged
+    for name, log in logs.items():
+        assert "[parameters:" not in log, name
+        assert secret not in log, name
