@@ -247,6 +247,7 @@ def run_profile(servers: int, args: argparse.Namespace) -> dict:
     env = {
         "PROFILE": "production",
         "RASA_JWT_SECRET": jwt_secret,
+        "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
         "SOCKETIO_SESSION_SECRET": secrets.token_urlsafe(32),
         "RASA_SERVER_PORTS": ",".join(str(p) for p in RASA_PORTS[:servers]),
         "REDIS_KEY_PREFIX": f"bench{run}",

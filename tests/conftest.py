@@ -18,6 +18,9 @@ os.environ.setdefault("TRACKER_CACHE_VERIFY", "1")
 # One key for Telegram pseudonyms (bot/pseudonyms.py) in the tests and every stack they start,
 # so that a test can name a Telegram conversation: telegram_conversation_id(chat).
 os.environ.setdefault("PSEUDONYM_KEY", "test-pseudonym-key_0123456789abcdefABCDEF")
+# The abuse limits (bot/abuse.py) are off in the servers tests start, which send from one
+# address faster than a person; tests of the limits set their own ABUSE_LIMITS.
+os.environ.setdefault("ABUSE_LIMITS", "off")
 
 
 @pytest.fixture()

@@ -21,6 +21,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import abuse
 from bot.channels.common import clean_metadata, clean_text
 from bot.message_ids import client_message_id
 
@@ -61,15 +62,18 @@ class RestInput(RasaRestInput):
                 return response.json(
                     {"error": "'message_id' must be 1-64 letters, digits, '-' or '_'"}, status=400
                 )
+            metadata = clean_metadata(body.get("metadata"))
+            refused = await abuse.refuse_rest(request, self.name(), sender, text, metadata)
+            if refused is not None:  # over a limit (bot/abuse.py): 429, numbers to call
+                return refused
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(
                     UserMessage(text, collector, sender, input_channel=self.name(),
-                                message_id=message_id,
-                                metadata=clean_metadata(body.get("metadata")))
+                                message_id=message_id, metadata=metadata)
                 )
-            except Exception:
-                logger.exception("Could not handle a REST message")
+            except Exception as error:  # the type only: an error's text may quote the message
+                logger.error("Could not handle a REST message (%s)", type(error).__name__)
                 return response.json({"error": "the assistant could not answer"}, status=503)
             return response.json(collector.messages)
 

@@ -52,6 +52,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot import abuse
 from bot.channels.common import clean_metadata, clean_text
 from bot.message_ids import client_message_id
 from bot.settings import LANGUAGES, SettingsError, get_settings
@@ -423,8 +424,8 @@ class SocketIOInput(InputChannel):
             return []
         try:
             tracker = await store.retrieve_full_tracker(conversation_id)
-        except Exception:
-            logger.exception("Could not read a conversation's history")
+        except Exception as error:  # the type only: an error's text may quote the messages
+            logger.error("Could not read a conversation's history (%s)", type(error).__name__)
             return []
         return history_messages(tracker.events) if tracker is not None else []
 
@@ -488,6 +489,14 @@ class SocketIOInput(InputChannel):
             resumed = conversation_id is not None
             if conversation_id is None:
                 conversation_id, token = self.tokens.new()
+            verdict = await abuse.get_abuse().check_session(  # per address (bot/abuse.py)
+                address=abuse.environ_address(sio.get_environ(sid)),
+                conversation_id=conversation_id, new=not resumed)  # fmt: skip
+            if not verdict:
+                text = abuse.limited_answer(data.get("language") if isinstance(data, dict) else "")
+                await sio.emit(self.bot_message_evt, {"text": text, "buttons": [], "metadata": {
+                    "notice": "rate_limited"}}, to=sid)  # fmt: skip
+                return
             previous = self.conversations.get(sid)
             if previous and previous != conversation_id:
                 await sio.leave_room(sid, previous)
@@ -513,16 +522,21 @@ class SocketIOInput(InputChannel):
             if not isinstance(data, dict):
                 return {"ok": False, "error": "invalid"}
             metadata = clean_metadata(data.get("metadata"))
-            wait = self.limiter.retry_after(sid)
+            text = clean_text(data.get("message"))
+            # a crisis is never limited; the others per connection, then per conversation
+            # (across reconnects), address and channel (bot/abuse.py)
+            wait = 0.0 if abuse.is_crisis(text) else self.limiter.retry_after(sid) or (
+                await abuse.get_abuse().check_message(
+                    channel=self.name(), conversation_id=conversation_id, text=text,
+                    address=abuse.environ_address(sio.get_environ(sid)))).retry_after
             if wait:
-                text = SLOW_DOWN[_language(metadata)]["text"]
+                notice = abuse.limited_answer(_language(metadata), sent_again=True)
                 await sio.emit(
                     self.bot_message_evt,
-                    {"text": text, "buttons": [], "metadata": {"notice": "rate_limited"}},
+                    {"text": notice, "buttons": [], "metadata": {"notice": "rate_limited"}},
                     to=sid,
                 )
                 return {"ok": False, "error": "rate_limited", "retry_after": round(wait, 1)}
-            text = clean_text(data.get("message"))
             if text is None:
                 return {"ok": False, "error": "invalid"}
             message_id = client_message_id(data.get("id"))
@@ -543,8 +557,8 @@ class SocketIOInput(InputChannel):
             )
             try:
                 await on_new_message(message)
-            except Exception:
-                logger.exception("Could not handle a socket.io message")
+            except Exception as error:  # the type only: an error's text may quote the message
+                logger.error("Could not handle a socket.io message (%s)", type(error).__name__)
                 if message_id:
                     self.recent_ids.forget(conversation_id, message_id)
                 return {"ok": False, "error": "unavailable"}

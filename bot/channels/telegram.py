@@ -85,7 +85,7 @@ from telegram.error import (
 from telegram.ext import BaseRateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from bot import pseudonyms
+from bot import abuse, pseudonyms
 from bot.channels.common import MAX_MESSAGE_CHARS, clean_metadata, clean_text
 from bot.content import fill, for_display, load_content
 from bot.settings import LANGUAGES, get_settings
@@ -922,6 +922,11 @@ class TelegramInput(InputChannel):
         await asyncio.to_thread(self._remember, conversation_id, incoming.chat_id)
         out.known[conversation_id] = incoming.chat_id
         metadata = clean_metadata({"language": incoming.language_code})
+        verdict = await abuse.get_abuse().check_message(  # per conversation and channel
+            channel=self.name(), conversation_id=conversation_id, address=None, text=text)
+        if not verdict:
+            await out.send_text(incoming.chat_id, abuse.limited_answer(metadata.get("language")))
+            return
         async with self._typing(out, incoming.chat_id):
             message_id = (f"telegram-{incoming.update_id}" if incoming.update_id is not None
                           else None)  # fmt: skip
