@@ -118,3 +118,19 @@ class Reminder(Base):
     remind_at = Column(DateTime, nullable=False)  # UTC, naive, on the assistant's clock
     created_at = Column(DateTime, nullable=False, default=utcnow)
     delivered_at = Column(DateTime, index=True)
+
+
+class WidgetSession(Base):
+    """A widget's session (bot/store/widget_sessions.py): the browser holds a random handle,
+    the server only its SHA-256 and the conversation it opens. Expires when unused for the
+    retention period; revoked by "Clear", "Leave quickly" and "delete my data". A row without
+    a usable handle (``revoked_at`` set at creation) marks a conversation whose old-format
+    token was migrated: that token is honoured once."""
+
+    __tablename__ = "widget_sessions"
+
+    handle_hash = Column(String(64), primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False, index=True)
+    revoked_at = Column(DateTime)

@@ -1,8 +1,15 @@
 """Deleting conversations: on the user's request, and after the retention period.
 
 Rasa's SQL tracker store keeps events in its table ``events`` (sender_id, timestamp, ...);
-the project's own tables hold handoffs and audit entries. Deleting a conversation removes all
-of them. Only counts are logged, never an id or a text.
+the project's own tables hold handoffs, reminders, widget sessions and audit entries. Deleting
+a conversation removes all of them, in one transaction. Only counts are logged, never an id or
+a text.
+
+When the person deletes their data while a handoff is open (waiting, or claimed by a
+counsellor), that handoff is not simply gone from the console: it is closed with the outcome
+``deleted_by_person`` and keeps no link to the person (its conversation id is replaced by
+``deleted:<handoff id>``; its language, reason and times stay), so the counsellor sees why the
+conversation ended. The retention purge removes it like any handoff without events.
 
 The retention purge runs two ways:
 
@@ -27,7 +34,9 @@ from datetime import datetime, timezone
 from sqlalchemy import column, delete, func, inspect, select, table
 from sqlalchemy.orm import Session
 
-from bot.store.models import AuditEntry, Handoff, HandoffStatus, Reminder
+from bot.store.models import AuditEntry, Handoff, HandoffStatus, Reminder, utcnow
+from bot.store.widget_sessions import delete_for_conversation as delete_widget_sessions
+from bot.store.widget_sessions import purge as purge_widget_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +44,9 @@ RASA_EVENTS = table("events", column("sender_id"), column("timestamp"))
 
 
 DEFAULT_INTERVAL_MINUTES = 60
+# A handoff that was open when the person deleted their data (the console shows it)
+DELETED_BY_PERSON = "deleted_by_person"
+DELETED_PREFIX = "deleted:"
 
 
 @dataclass
@@ -43,6 +55,7 @@ class Deleted:
     handoffs: int = 0
     audit: int = 0
     conversations: int = 0
+    sessions: int = 0
 
 
 def _has_rasa_events(session: Session) -> bool:
@@ -50,10 +63,14 @@ def _has_rasa_events(session: Session) -> bool:
 
 
 def delete_conversation(
-    session: Session, *, conversation_id: str, log: bool = True
+    session: Session, *, conversation_id: str, log: bool = True, by_person: bool = False
 ) -> Deleted:
-    """Every trace of one conversation: tracker events, handoffs, audit entries."""
+    """Every trace of one conversation: tracker events, handoffs, reminders, widget sessions,
+    audit entries; committed together or not at all. ``by_person``: the person asked, and an
+    open handoff is closed as ``deleted_by_person`` (unlinked) instead of vanishing."""
     deleted = Deleted(conversations=1)
+    if by_person:
+        deleted.handoffs += close_open_handoffs(session, conversation_id=conversation_id)
     if _has_rasa_events(session):
         deleted.events = session.execute(
             delete(RASA_EVENTS).where(RASA_EVENTS.c.sender_id == conversation_id)
@@ -73,6 +90,7 @@ def delete_conversation(
         delete(Handoff).where(Handoff.conversation_id == conversation_id)
     ).rowcount
     session.execute(delete(Reminder).where(Reminder.conversation_id == conversation_id))
+    deleted.sessions = delete_widget_sessions(session, conversation_id=conversation_id)
     session.commit()
     if log:
         logger.info(
@@ -80,6 +98,24 @@ def delete_conversation(
             deleted.events, deleted.handoffs, deleted.audit,
         )  # fmt: skip
     return deleted
+
+
+def close_open_handoffs(session: Session, *, conversation_id: str) -> int:
+    """The conversation's open handoffs, closed as deleted by the person and unlinked from it
+    (no commit): the console shows the outcome, and nothing leads back to the person."""
+    now = utcnow()
+    closed = 0
+    for handoff in session.execute(
+        select(Handoff).where(Handoff.conversation_id == conversation_id,
+                              Handoff.status.in_(HandoffStatus.OPEN))  # fmt: skip
+    ).scalars():
+        handoff.status = HandoffStatus.CLOSED
+        handoff.outcome = DELETED_BY_PERSON
+        handoff.closed_at = now
+        handoff.conversation_id = DELETED_PREFIX + handoff.id
+        closed += 1
+    session.flush()
+    return closed
 
 
 def purge(session: Session, *, older_than_days: int, now: float | None = None) -> Deleted:
@@ -130,6 +166,12 @@ def purge(session: Session, *, older_than_days: int, now: float | None = None) -
         total.events += one.events
         total.handoffs += one.handoffs
         total.audit += one.audit
+        total.sessions += one.sessions
+    # widget sessions that expired or ended and whose conversation has no events left (one
+    # opened and never written to, say)
+    total.sessions += purge_widget_sessions(
+        session, now=datetime.fromtimestamp(now, timezone.utc).replace(tzinfo=None)
+    )
     session.commit()
     logger.info(
         "Retention purge (%d days): %d conversations, %d events, %d handoffs, %d audit entries "

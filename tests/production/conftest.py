@@ -23,6 +23,7 @@ import jwt
 import pytest
 import redis
 
+from bot.conversation_ids import rest_id
 from bot.run import Stack
 from bot.settings import Settings
 from tests.production.services import (
@@ -42,6 +43,8 @@ class Production:
     queue: str
     exchange: str
     database_url: str
+    # REST is off in the production profile unless a key is set (bot/channels/rest.py)
+    rest_key: str = ""
 
     @property
     def url(self) -> str:
@@ -66,7 +69,8 @@ class Production:
         body = json.dumps(payload).encode()
         request = urllib.request.Request(
             f"{base or self.url}/webhooks/rest/webhook", data=body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {self.rest_key}"},
         )  # fmt: skip
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -77,8 +81,9 @@ class Production:
             return 0, []
 
     def tracker(self, sender: str, *, base: str | None = None) -> dict:
+        """The tracker of a REST sender's conversation (stored as rest:<sender>)."""
         request = urllib.request.Request(
-            f"{base or self.url}/conversations/{sender}/tracker?include_events=ALL",
+            f"{base or self.url}/conversations/{rest_id(sender)}/tracker?include_events=ALL",
             headers={"Authorization": f"Bearer {self.token()}"},
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -113,6 +118,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
     run = uuid.uuid4().hex[:10]
     prefix, queue, exchange = f"t{run}", f"test_events_{run}", f"test-events-{run}"
     jwt_secret = secrets.token_urlsafe(32)
+    rest_key = secrets.token_urlsafe(32)
     with postgres_database("test_prod") as database_url:
         settings = Settings(
             profile="production", rasa_port=NGINX_PORT, action_port=ACTION_PORT,
@@ -122,6 +128,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         env = {
             "PROFILE": "production",
             "RASA_JWT_SECRET": jwt_secret,
+            "REST_API_KEY": rest_key,
             "SOCKETIO_SESSION_SECRET": secrets.token_urlsafe(32),
             "RASA_SERVER_PORTS": ",".join(map(str, RASA_PORTS)),
             "REDIS_URL": REDIS_URL.rsplit("/", 1)[0] + "/1",
@@ -139,7 +146,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         stack = Stack(settings, log_dir=tmp / "logs", console=False, env=env)
         try:
             stack.start(timeout=420)
-            yield Production(stack, jwt_secret, queue, exchange, database_url)
+            yield Production(stack, jwt_secret, queue, exchange, database_url, rest_key)
         finally:
             stack.stop()
             client = redis.Redis.from_url(env["REDIS_URL"])
