@@ -89,6 +89,9 @@ def main() -> None:
     from bot import message_ids
 
     message_ids.install()  # see bot/message_ids.py: a message sent again is taken once
+    from bot import deletion
+
+    deletion.install()  # see bot/deletion.py: "delete my data" after the turn, then "deleted"
     from bot import fair_queue
 
     fair_queue.install()  # see bot/fair_queue.py: first come, first served, a few at a time

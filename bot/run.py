@@ -671,10 +671,16 @@ def main(argv: list[str]) -> int:
                 f"{stack.production.api_port}",
                 flush=True,
             )
+        rest = (
+            f"POST {settings.rasa_url}/webhooks/rest/webhook "
+            '{"sender": "me", "message": "Hej"}'
+            + (" with 'Authorization: Bearer $REST_API_KEY'" if settings.rest_api_key else "")
+            if settings.rest_api_key or settings.profile != "production"
+            else "off (no REST_API_KEY)"
+        )
         print(
             f"\nReady in {time.monotonic() - started:.0f} s.\n"
-            f"  REST:      POST {settings.rasa_url}/webhooks/rest/webhook "
-            '{"sender": "me", "message": "Hej"}\n'
+            f"  REST:      {rest}\n"
             f"  socket.io: {settings.rasa_url}/socket.io\n"
             f"  Widget:    http://{settings.host}:{settings.console_port}/\n"
             f"  Console:   http://{settings.host}:{settings.console_port}/console\n"

@@ -40,6 +40,9 @@ class Settings:
     database_url: str = f"sqlite:///{ROOT / 'var' / 'rasa.db'}"
     # Secret that signs the JWTs of Rasa's HTTP API (header auth, never ?token= in URLs).
     rasa_jwt_secret: str | None = None
+    # Optional: the key REST clients send as a bearer token. Without it REST is off in the
+    # production profile and open to this machine only in dev (bot/channels/rest.py).
+    rest_api_key: str | None = None
     default_language: str = "sv"
     retention_days: int = 30
     # Counsellors' opening hours: days and a time range, in Swedish time.
@@ -75,6 +78,7 @@ class Settings:
             console_port=_int("CONSOLE_PORT", default.console_port),
             database_url=os.environ.get("DATABASE_URL") or default.database_url,
             rasa_jwt_secret=os.environ.get("RASA_JWT_SECRET") or None,
+            rest_api_key=(os.environ.get("REST_API_KEY") or "").strip() or None,
             default_language=os.environ.get("DEFAULT_LANGUAGE", default.default_language),
             retention_days=_int("RETENTION_DAYS", default.retention_days),
             office_hours=os.environ.get("OFFICE_HOURS", default.office_hours),

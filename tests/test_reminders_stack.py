@@ -188,7 +188,13 @@ class Widget:
         self.client = self.run(self._make(Client))
         self.run(self.client.connect(url, origin=f"http://127.0.0.1:{CONSOLE_PORT}"))
         confirm = self.run(self.client.session())
-        self.conversation = confirm["token"].split(".")[1]
+        self.token = confirm["token"]
+
+    def conversation(self, database_url: str) -> str:
+        """The conversation's id: only the server knows it (the token is an opaque handle)."""
+        from tests.helpers import widget_conversation
+
+        return widget_conversation(database_url, self.token)
 
     async def _make(self, cls: Any) -> Any:
         client = cls()
@@ -221,9 +227,10 @@ def widget_reminder(settings: Settings, widget: Widget, deadline: date) -> None:
     """In the widget, in Persian: offer, press the button, the confirmation."""
     widget.say("/greet", "fa")
     wait_until(lambda: widget.texts(), WAIT, "the widget's greeting")
-    set_deadline(settings, "departure", deadline, widget.conversation)
+    conversation = widget.conversation(settings.database_url)
+    set_deadline(settings, "departure", deadline, conversation)
     seen = len(widget.texts())
-    offer(settings, widget.conversation)
+    offer(settings, conversation)
     text = for_display(C.text("reminder_offer", "fa", days=r.DAYS_BEFORE,
                               date=deadline.isoformat()), "fa")  # fmt: skip
     offered = wait_until(lambda: [b for _, m, b in widget.texts()[seen:] if m == text], WAIT,

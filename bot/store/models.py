@@ -192,3 +192,19 @@ class AuditHead(Base):
 @event.listens_for(AuditHead.__table__, "after_create")
 def _audit_head_row(target, connection, **kw) -> None:  # type: ignore[no-untyped-def]
     connection.execute(target.insert().values(id=1, appends=0))
+
+
+class WidgetSession(Base):
+    """A widget's session (bot/store/widget_sessions.py): the browser holds a random handle,
+    the server only its SHA-256 and the conversation it opens. Expires when unused for the
+    retention period; revoked by "Clear", "Leave quickly" and "delete my data". A row without
+    a usable handle (``revoked_at`` set at creation) marks a conversation whose old-format
+    token was migrated: that token is honoured once."""
+
+    __tablename__ = "widget_sessions"
+
+    handle_hash = Column(String(64), primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False, index=True)
+    revoked_at = Column(DateTime)

@@ -1,11 +1,18 @@
 """Deleting conversations: on the user's request, and after the retention period.
 
 Rasa's SQL tracker store keeps events in its table ``events`` (sender_id, timestamp, ...);
-the project's own tables hold handoffs and reminders. Deleting a conversation removes all of
-them. The audit log stays: its rows name the conversation only by a keyed pseudonym and hold no
-text (bot/store/audit.py), so they say who read or did what without keeping the person's data;
-they have their own retention (AUDIT_RETENTION_DAYS, default 365), pruned here from the oldest
-end behind a checkpoint row. Only counts are logged, never an id or a text.
+the project's own tables hold handoffs, reminders and widget sessions. Deleting a conversation
+removes all of them, in one transaction. The audit log stays: its rows name the conversation only
+by a keyed pseudonym and hold no text (bot/store/audit.py), so they say who read or did what
+without keeping the person's data; they have their own retention (AUDIT_RETENTION_DAYS, default
+365), pruned here from the oldest end behind a checkpoint row. Only counts are logged, never an
+id or a text.
+
+When the person deletes their data while a handoff is open (waiting, or claimed by a
+counsellor), that handoff is not simply gone from the console: it is closed with the outcome
+``deleted_by_person`` and keeps no link to the person (its conversation id is replaced by
+``deleted:<handoff id>``; its language, reason and times stay), so the counsellor sees why the
+conversation ended. The retention purge removes it like any handoff without events.
 
 The retention purge runs two ways:
 
@@ -32,7 +39,9 @@ from sqlalchemy.orm import Session
 
 from bot import pseudonyms
 from bot.store import audit as audit_log
-from bot.store.models import Handoff, HandoffStatus, Reminder
+from bot.store.models import Handoff, HandoffStatus, Reminder, utcnow
+from bot.store.widget_sessions import delete_for_conversation as delete_widget_sessions
+from bot.store.widget_sessions import purge as purge_widget_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +49,9 @@ RASA_EVENTS = table("events", column("sender_id"), column("timestamp"))
 
 
 DEFAULT_INTERVAL_MINUTES = 60
+# A handoff that was open when the person deleted their data (the console shows it)
+DELETED_BY_PERSON = "deleted_by_person"
+DELETED_PREFIX = "deleted:"
 
 
 @dataclass
@@ -47,6 +59,7 @@ class Deleted:
     events: int = 0
     handoffs: int = 0
     conversations: int = 0
+    sessions: int = 0
 
 
 def _has_rasa_events(session: Session) -> bool:
@@ -54,11 +67,15 @@ def _has_rasa_events(session: Session) -> bool:
 
 
 def delete_conversation(
-    session: Session, *, conversation_id: str, log: bool = True
+    session: Session, *, conversation_id: str, log: bool = True, by_person: bool = False
 ) -> Deleted:
-    """Every trace of one conversation: tracker events, handoffs, reminders (its audit rows
-    stay, pseudonymous and without text)."""
+    """Every trace of one conversation: tracker events, handoffs, reminders, widget sessions,
+    the Telegram chat id; committed together or not at all (its audit rows stay, pseudonymous and
+    without text). ``by_person``: the person asked, and an open handoff is closed as
+    ``deleted_by_person`` (unlinked) instead of vanishing."""
     deleted = Deleted(conversations=1)
+    if by_person:
+        deleted.handoffs += close_open_handoffs(session, conversation_id=conversation_id)
     if _has_rasa_events(session):
         deleted.events = session.execute(
             delete(RASA_EVENTS).where(RASA_EVENTS.c.sender_id == conversation_id)
@@ -68,12 +85,31 @@ def delete_conversation(
     ).rowcount
     session.execute(delete(Reminder).where(Reminder.conversation_id == conversation_id))
     pseudonyms.forget(conversation_id, db=session)  # a Telegram chat id, needed only to send
+    deleted.sessions = delete_widget_sessions(session, conversation_id=conversation_id)
     session.commit()
     if log:
         logger.info(
             "Deleted a conversation: %d events, %d handoffs", deleted.events, deleted.handoffs
         )
     return deleted
+
+
+def close_open_handoffs(session: Session, *, conversation_id: str) -> int:
+    """The conversation's open handoffs, closed as deleted by the person and unlinked from it
+    (no commit): the console shows the outcome, and nothing leads back to the person."""
+    now = utcnow()
+    closed = 0
+    for handoff in session.execute(
+        select(Handoff).where(Handoff.conversation_id == conversation_id,
+                              Handoff.status.in_(HandoffStatus.OPEN))  # fmt: skip
+    ).scalars():
+        handoff.status = HandoffStatus.CLOSED
+        handoff.outcome = DELETED_BY_PERSON
+        handoff.closed_at = now
+        handoff.conversation_id = DELETED_PREFIX + handoff.id
+        closed += 1
+    session.flush()
+    return closed
 
 
 def purge(session: Session, *, older_than_days: int, now: float | None = None) -> Deleted:
@@ -123,6 +159,12 @@ def purge(session: Session, *, older_than_days: int, now: float | None = None) -
         total.conversations += 1
         total.events += one.events
         total.handoffs += one.handoffs
+        total.sessions += one.sessions
+    # widget sessions that expired or ended and whose conversation has no events left (one
+    # opened and never written to, say)
+    total.sessions += purge_widget_sessions(
+        session, now=datetime.fromtimestamp(now, timezone.utc).replace(tzinfo=None)
+    )
     pseudonyms.forget_unused(session, before=cutoff_dt)
     session.commit()
     logger.info(

@@ -41,6 +41,7 @@ from bot.store.db import session
 from bot.store.models import AuditEntry, Handoff
 from tests.console.conftest import JWT_SECRET, PASSWORD, escalate
 from tests.console.fake_rasa import FakeRasa
+from tests.helpers import widget_conversation
 
 pytestmark = pytest.mark.browser
 
@@ -382,11 +383,11 @@ class SocketUser:
             self._cond.notify_all()
 
     def start_session(self) -> str:
-        """A new conversation; its id (the server issues it inside a signed token)."""
+        """A new conversation; its session token (an opaque handle the server maps to it)."""
         self.sio.emit("session_request", {})
         with self._cond:
             assert self._cond.wait_for(lambda: self._token is not None, timeout=10)
-            return str(self._token).split(".")[1]
+            return str(self._token)
 
     def say(self, text: str) -> float:
         """Send without waiting for Rasa; the (wall clock) time it left."""
@@ -584,7 +585,7 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
     delays: dict[str, float] = {}
     user = SocketUser(stack.settings.rasa_url, origin=url)
     try:
-        conversation_id = user.start_session()
+        conversation_id = widget_conversation(stack.settings.database_url, user.start_session())
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                          headless=True, timeout=30_000)  # fmt: skip

@@ -23,6 +23,7 @@ import jwt
 import pytest
 import redis
 
+from bot.conversation_ids import rest_id
 from bot.run import Stack
 from bot.settings import Settings
 from tests.production.services import (
@@ -44,6 +45,8 @@ class Production:
     queue: str
     exchange: str
     database_url: str
+    # REST is off in the production profile unless a key is set (bot/channels/rest.py)
+    rest_key: str = ""
 
     @property
     def url(self) -> str:
@@ -86,8 +89,9 @@ class Production:
             return 0, []
 
     def tracker(self, sender: str, *, base: str | None = None) -> dict:
+        """The tracker of a REST sender's conversation (stored as rest:<sender>)."""
         request = urllib.request.Request(
-            f"{base or self.api_url}/conversations/{sender}/tracker?include_events=ALL",
+            f"{base or self.api_url}/conversations/{rest_id(sender)}/tracker?include_events=ALL",
             headers={"Authorization": f"Bearer {self.token()}"},
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -250,7 +250,7 @@ def test_polling_command_make_telegram_polling(
 def test_the_rest_channel_still_works_beside_telegram(stack: Stack) -> None:
     reply = httpx.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
                        content=json.dumps({"sender": "rest-710080", "message": "hej"}),
-                       timeout=30)  # fmt: skip
+                       headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
     assert reply.status_code == 200 and reply.json()
 
 

@@ -13,7 +13,7 @@ in through the Telegram channel, or a handoff or reminder on the Telegram channe
 Needs PSEUDONYM_KEY (dev: generated into var/) only when there is such a conversation.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-07
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
