@@ -60,7 +60,7 @@ def test_rest_conversations_move_into_their_namespace_and_back(
     database: tuple[str, SQLTrackerStore],
 ) -> None:
     url, store = database
-    upgrade(url, "0002")
+    upgrade(url, "0003")  # handoffs write audit rows into 0003's hash chain
     save(store, "curl-user", "rest", "rest")  # a REST client's
     save(store, "ab" * 16, "socketio")  # a widget's
     save(store, "123456789", "telegram", "rest")  # a Telegram one a REST request wrote into
@@ -75,7 +75,7 @@ def test_rest_conversations_move_into_their_namespace_and_back(
         db.commit()
     before = ids(url)
 
-    upgrade(url)
+    upgrade(url, "0004")  # (0005 then moves the Telegram ones to their pseudonyms)
 
     after = ids(url)
     assert after == {("rest:curl-user" if k == "curl-user" else k): v for k, v in before.items()}
@@ -86,7 +86,7 @@ def test_rest_conversations_move_into_their_namespace_and_back(
         assert reminder.name == reminder_name("rest:curl-user")
         assert db.execute(text("SELECT count(*) FROM widget_sessions")).scalar_one() == 0
 
-    downgrade(url, "0002")
+    downgrade(url, "0003")
     assert ids(url) == before
     with session(url) as db:
         assert db.query(Handoff.conversation_id).scalar() == "curl-user"
