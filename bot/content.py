@@ -25,11 +25,13 @@ logger = logging.getLogger(__name__)
 DOMAIN_INTENTS = (
     "appeal_how", "appeal_deadline", "appeal_higher_court", "legal_counsel", "decision_final",
     "new_circumstances", "decision_expiry", "departure_deadline", "reentry_ban",
-    "police_enforcement", "detention", "work_permit", "return_centre", "housing_allowance",
-    "health_care", "children_rights", "unaccompanied_minor", "psychosocial_support", "crisis",
-    "family_tracing", "voluntary_return", "travel_documents", "travel_costs",
-    "reintegration_support", "return_safety", "red_cross_support", "contact_authority",
-    "privacy", "delete_data", "office_hours", "resettlement",
+    "police_enforcement", "detention", "dublin_transfer", "law_changes", "work_permit",
+    "return_centre", "housing_allowance", "health_care", "children_rights",
+    "unaccompanied_minor", "psychosocial_support", "crisis", "family_tracing", "support_ended",
+    "reporting_duty", "family_reunification", "lma_card", "voluntary_return",
+    "travel_documents", "travel_costs", "reintegration_support", "return_safety",
+    "red_cross_support", "contact_authority", "privacy", "delete_data", "office_hours",
+    "resettlement",
 )  # fmt: skip
 COUNTRY_VARIANTS = ("both", "reestablishment_only", "eu_only", "none")
 PLACEHOLDERS = {

@@ -38,7 +38,7 @@ def norm(text: str) -> str:
 def test_domain_has_exactly_the_contract_intents() -> None:
     assert [i for i in DOMAIN["intents"] if i not in PAYLOAD_ONLY] == INTENTS
     assert set(DOMAIN["intents"]) == set(INTENTS) | PAYLOAD_ONLY
-    assert len(INTENTS) == 41
+    assert len(INTENTS) == 47
     assert set(DOMAIN["entities"]) == {"language", "country"} | PAYLOAD_ONLY_ENTITIES
 
 

@@ -9,7 +9,7 @@ spellings and transliteration), and a class-balanced logistic regression trained
 `crisis` example against every other example (the hard negatives: fear about return, feeling
 low, "my pills ran out" are ordinary examples of their own intents).
 
-Two thresholds, chosen at training time from out-of-fold scores of the training data (5 folds),
+Two thresholds, chosen at training time from out-of-fold scores of the training data (3 folds),
 so they follow the data instead of a number typed once:
 - ``flag``: at or above it the intent becomes `crisis`. The threshold is the score that at most
   ``flag_rate`` of the ordinary out-of-fold examples reach.
@@ -120,7 +120,7 @@ class CrisisModel:
     @classmethod
     def fit(
         cls, texts: list[str], labels: list[int], *, flag_rate: float, ask_rate: float,
-        c: float = 4.0, folds: int = 5, seed: int = 42,
+        c: float = 4.0, folds: int = 3, seed: int = 42,
     ) -> CrisisModel:  # fmt: skip
         from sklearn.model_selection import StratifiedKFold
 

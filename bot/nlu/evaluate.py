@@ -173,7 +173,7 @@ def failures(reports: list[LanguageReport], thresholds: dict[str, float]) -> lis
         if r.crisis_missed:
             out.append(f"{r.language}: {len(r.crisis_missed)} crisis message(s) not recognised")
         lid = r.language_id_accuracy
-        if lid is not None and lid < LANGUAGE_ID_THRESHOLD:
+        if r.split == "short" and lid is not None and lid < LANGUAGE_ID_THRESHOLD:
             out.append(f"{r.language}: language identification {lid:.3f} < {LANGUAGE_ID_THRESHOLD}")
     if len(reports) == len(LANGUAGES) and overall_accuracy(reports) < OVERALL_THRESHOLD:
         out.append(f"all: accuracy {overall_accuracy(reports):.3f} < {OVERALL_THRESHOLD}")
