@@ -171,7 +171,7 @@ def test_many_addresses_guessing_one_account_are_slowed_but_its_known_address_is
 def test_forwarded_for_from_a_peer_that_is_not_the_proxy_is_ignored(
     settings: Settings, fake_rasa: FakeRasa
 ) -> None:
-    """CONSOLE_TRUSTED_PROXIES=127.0.0.1 (the default): TestClient's peer is not it, so inventing
+    """CONSOLE_TRUSTED_PROXIES=127.0.0.1 (as the default): TestClient's peer is not it, so inventing
     a new X-Forwarded-For per attempt does not escape the per-address limit."""
     add_account(settings, "anna")
     with proxied(settings, fake_rasa, "127.0.0.1", per_address_per_minute=4) as client:
@@ -467,3 +467,20 @@ def test_where_each_identifier_was_is_found_even_between_look_alike_separators()
     assert [(r.original, r.placeholder) for r in removed] == [
         ("070-123 45 67", "[telefon]"), ("anna@example.org", "[e-post]")]  # fmt: skip
     assert redact_reply("Skriv [telefon] om du vill") == ("Skriv [telefon] om du vill", [])
+
+
+def test_the_trusted_proxies_setting(monkeypatch: pytest.MonkeyPatch, settings: Settings,
+                                     fake_rasa: FakeRasa) -> None:  # fmt: skip
+    from bot.console.app import trusted_proxies
+    from bot.settings import SettingsError
+
+    for name in ("CONSOLE_TRUSTED_PROXIES", "TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    assert trusted_proxies(Settings.from_env()) == ["127.0.0.1", "::1"]  # this machine only
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.5")  # the one the Rasa servers read
+    assert trusted_proxies(Settings.from_env()) == ["10.0.0.5"]
+    monkeypatch.setenv("CONSOLE_TRUSTED_PROXIES", "10.0.0.6, 10.0.0.7")
+    assert trusted_proxies(Settings.from_env()) == ["10.0.0.6", "10.0.0.7"]
+    with pytest.raises(SettingsError, match="any client"):
+        create_app(replace(settings, console_trusted_proxies="10.0.0.6,*"),
+                   rasa=PooledRasaAPI(fake_rasa.url, JWT_SECRET))  # fmt: skip
