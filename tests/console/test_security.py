@@ -187,7 +187,8 @@ def test_forwarded_for_from_a_peer_that_is_not_the_proxy_is_ignored(
 def test_unknown_user_wrong_password_and_throttled_get_the_same_answer_in_about_the_same_time(
     settings: Settings, fake_rasa: FakeRasa
 ) -> None:
-    with proxied(settings, fake_rasa, free_failures=0, first_delay=600) as client:
+    with proxied(settings, fake_rasa, free_failures=0, first_delay=600,
+                 per_address_per_minute=100) as client:  # fmt: skip
         add_account(settings, "anna")
         attempt(client, "anna", "warm-up-warm-up", "192.0.2.1")  # the dummy hash is made once
 
@@ -197,10 +198,12 @@ def test_unknown_user_wrong_password_and_throttled_get_the_same_answer_in_about_
             headers = {k: v for k, v in r.headers.items() if k not in ("date", "content-length")}
             return r.status_code, r.json(), headers, time.perf_counter() - started
 
-        wrong = [timed("anna", f"192.0.2.{10 + i}") for i in range(3)]
-        unknown = [timed("nobody", f"192.0.2.{20 + i}") for i in range(3)]
-        timed("anna", "192.0.2.30")
-        throttled = [timed("anna", "192.0.2.30") for _ in range(3)]  # within its 600 s delay
+        timed("anna", "192.0.2.30")  # from now on throttled there (a 600 s delay)
+        wrong, unknown, throttled = [], [], []
+        for i in range(5):  # in turn: a busy machine slows all three alike
+            wrong.append(timed("anna", f"192.0.2.{10 + i}"))
+            unknown.append(timed("nobody", f"192.0.2.{20 + i}"))
+            throttled.append(timed("anna", "192.0.2.30"))
     answers = {(s, str(body), str(headers)) for s, body, headers, _ in wrong + unknown + throttled}
     assert len(answers) == 1, answers
     assert next(iter(answers))[0] == 401
@@ -208,7 +211,7 @@ def test_unknown_user_wrong_password_and_throttled_get_the_same_answer_in_about_
                                        for group in (wrong, unknown, throttled))  # fmt: skip
     assert t_wrong > 0.2  # scrypt at today's cost
     for t in (t_unknown, t_throttled):
-        assert 0.6 * t_wrong < t < 1.6 * t_wrong, (t_wrong, t_unknown, t_throttled)
+        assert 0.5 * t_wrong < t < 2.0 * t_wrong, (t_wrong, t_unknown, t_throttled)
 
 
 def _old_hash(password: str) -> str:
