@@ -16,7 +16,7 @@ SPACY_SV := build/spacy_sv/meta.json
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install train run run-production bench-production shell test eval bench lint content-status system-deps clean telegram-polling purge audit
+.PHONY: help install train run run-production bench-production shell test eval bench lint content-status system-deps clean telegram-polling purge audit audit-verify
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ audit: install ## Known vulnerabilities in the installed packages (pip-audit in 
 
 purge: install ## Delete conversations past the retention period now (RETENTION_DAYS, default 30)
 	$(PY) -m bot.store.retention purge
+
+audit-verify: install ## Check the console's audit log: its hash chain and append-only triggers (exit 1 if broken)
+	$(PY) -m bot.console audit-verify
 
 eval: train ## NLU accuracy, macro-F1 and confusions per language on the held-out split
 	$(PY) -m bot.nlu.evaluate

@@ -22,6 +22,7 @@ from actions.common import (
     send,
     settings,
 )
+from bot import abuse
 from bot.office_hours import describe_moment
 from bot.store import handoffs
 from bot.store.db import init_db, session
@@ -56,6 +57,9 @@ def escalate(
     """
     c = content()
     values = common_values(lang)
+    if abuse.refused_in(tracker.latest_message):  # too many handoffs from one address:
+        send(dispatcher, abuse.limited_answer(lang), lang)  # wait, and the numbers to call
+        return []
     try:
         with session(store_url()) as db:
             handoff, created = handoffs.request_handoff(
@@ -67,8 +71,8 @@ def escalate(
                 priority=priority,
             )
             handoff_id = handoff.id
-    except SQLAlchemyError:
-        logger.exception("Could not record a handoff")
+    except SQLAlchemyError as error:  # the type only: no conversation id or values in the log
+        logger.error("Could not record a handoff (%s)", type(error).__name__)
         send(dispatcher, c.text("handoff_unavailable", lang, **values), lang)
         return []
     if not created:

@@ -62,6 +62,25 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+# REST is off in the production profile without a key (bot/channels/rest.py): this run's own
+REST_KEY = secrets.token_urlsafe(32)
+
+
+def stored_conversation(database_url: str, key: str) -> str:
+    """The stored id of a REST conversation (rest:<sender>) or of a widget's session token."""
+    from bot.conversation_ids import rest_id
+    from bot.store import widget_sessions
+    from bot.store.db import session
+    from bot.store.models import WidgetSession
+
+    handle = widget_sessions.handle_of(key)
+    if handle is None:
+        return rest_id(key)
+    with session(database_url) as db:
+        row = db.get(WidgetSession, widget_sessions.handle_hash(handle))
+    return row.conversation_id if row is not None else key
+
+
 async def rest_user(base: str, until: float, result: Result, index: int) -> None:
     sender = uuid.uuid4().hex
     result.sent[sender], result.channel[sender] = [], "rest"
@@ -74,7 +93,8 @@ async def rest_user(base: str, until: float, result: Result, index: int) -> None
             started = time.monotonic()
             try:
                 async with http.post(
-                    f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+                    f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": text},
+                    headers={"Authorization": f"Bearer {REST_KEY}"},
                 ) as response:
                     body = await response.json(content_type=None)
                     if response.status != 200 or not isinstance(body, list):
@@ -120,7 +140,7 @@ async def socketio_user(base: str, until: float, result: Result, index: int) -> 
             await http.close()
             await asyncio.sleep(1.0)
             continue
-        sender = token.split(".")[1]
+        sender = token  # its conversation: stored_conversation() after the run
         result.sent.setdefault(sender, [])
         result.channel[sender] = "socketio"
         try:
@@ -247,6 +267,8 @@ def run_profile(servers: int, args: argparse.Namespace) -> dict:
     env = {
         "PROFILE": "production",
         "RASA_JWT_SECRET": jwt_secret,
+        "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
+        "REST_API_KEY": REST_KEY,
         "SOCKETIO_SESSION_SECRET": secrets.token_urlsafe(32),
         "RASA_SERVER_PORTS": ",".join(str(p) for p in RASA_PORTS[:servers]),
         "REDIS_KEY_PREFIX": f"bench{run}",
@@ -263,6 +285,7 @@ def run_profile(servers: int, args: argparse.Namespace) -> dict:
         stack.start(timeout=600)
         startup = time.monotonic() - started
         result, elapsed = asyncio.run(load(base, args.users, args.seconds))
+        result.sent = {stored_conversation(database_url, k): v for k, v in result.sent.items()}
 
         async def check() -> tuple[int, Counter]:
             lost = 0

@@ -17,6 +17,13 @@ message id) gets nothing, because replies are sent while they are made, before t
 is saved.
 
 A message without a client id gets Rasa's random one and is never a duplicate.
+
+Only a message of the same conversation *and the same channel* counts: conversations are
+namespaced by channel (bot/conversation_ids.py), so a REST client can never address a widget's
+or a Telegram conversation; and even within one conversation, an id stored by one channel is
+never matched by a message from another (a ``telegram-<update id>`` planted by a REST message
+cannot make the real Telegram update count as taken, review C1.8, nor can a REST retry fetch
+the replies that followed another channel's message).
 """
 
 from __future__ import annotations
@@ -46,15 +53,21 @@ class AlreadyTaken(Exception):
         self.replies = replies
 
 
-def earlier_replies(events: list[Any], message_id: str) -> list[dict[str, Any]] | None:
-    """The bot messages that followed the user message with this id, or None if the
-    conversation has no such user message."""
+def earlier_replies(
+    events: list[Any], message_id: str, input_channel: str | None = None
+) -> list[dict[str, Any]] | None:
+    """The bot messages that followed the user message with this id that came through
+    ``input_channel``, or None if the conversation has no such user message."""
     from rasa.shared.core.events import BotUttered, UserUttered
 
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
         # the attribute first: one isinstance (an ABC check) per event was 1 % of the time
-        if getattr(event, "message_id", None) == message_id and isinstance(event, UserUttered):
+        if (
+            getattr(event, "message_id", None) == message_id
+            and isinstance(event, UserUttered)
+            and event.input_channel == input_channel
+        ):
             replies = []
             for later in events[index + 1 :]:
                 if isinstance(later, UserUttered):
@@ -78,7 +91,9 @@ def install() -> None:
         self: MessageProcessor, message: Any, tracker: Any
     ) -> None:
         if message.message_id and not message.parse_data:
-            replies = earlier_replies(list(tracker.events), message.message_id)
+            replies = earlier_replies(
+                list(tracker.events), message.message_id, message.input_channel
+            )
             if replies is not None:
                 raise AlreadyTaken(replies)
         await handle_with_tracker(self, message, tracker)

@@ -14,6 +14,13 @@ import httpx
 import jwt
 
 
+def _path(conversation_id: str) -> str:
+    """The id as a path segment. ``:`` stays as it is (``rest:<sender>``, ``tg:<pseudonym>``,
+    bot/conversation_ids.py): Sanic 21.12 does not unquote path parameters, so ``%3A`` would
+    name another conversation."""
+    return quote(conversation_id, safe=":")
+
+
 class RasaAPIError(RuntimeError):
     """Rasa answered with an error or could not be reached."""
 
@@ -45,10 +52,13 @@ class RasaAPI:
             raise RasaAPIError(f"Rasa answered {response.status_code}")
         return response.json() if response.content else None
 
+    # Rasa's routes (Sanic 21.12, unquote=False) take the id as written in the path: a ":" of
+    # "tg:<pseudonym>" / "rest:<sender>" stays a ":" (quoted, it would name another conversation)
+
     async def tracker(self, conversation_id: str) -> dict[str, Any]:
         """The whole conversation, every event."""
         return await self._request(
-            "GET", f"/conversations/{quote(conversation_id, safe='')}/tracker",
+            "GET", f"/conversations/{_path(conversation_id)}/tracker",
             params={"include_events": "ALL"},
         )  # fmt: skip
 
@@ -58,7 +68,7 @@ class RasaAPI:
         """Append events; bot messages are delivered on the user's own (latest) channel."""
         params = {"output_channel": "latest", "execute_side_effects": "true"} if deliver else {}
         return await self._request(
-            "POST", f"/conversations/{quote(conversation_id, safe='')}/tracker/events",
+            "POST", f"/conversations/{_path(conversation_id)}/tracker/events",
             params=params, json=events,
         )  # fmt: skip
 

@@ -17,7 +17,12 @@ away (a PostgreSQL restart, tests/production/test_profile.py):
   database restart is answered instead of failing on a connection that died with the server.
 
 Rasa's Pika broker logs the event it failed to publish (RabbitMQ down), text and sender id
-included; here the log line keeps only the event's type.
+included; here the log line keeps only the event's type. And it declares a durable queue and
+publishes every event to it persistently: a copy of every conversation that nothing reads, that
+retention and "delete my data" never reach, growing until the broker blocks. The broker here
+(``ExchangeOnlyPikaEventBroker``, endpoints.production.yml) publishes to the fanout exchange
+only, transient and expiring: an event reaches only the queues bound at that moment (the
+console's live view, its own exclusive queue) and disappears from them within a minute.
 
 And one for the action server being away: every answer of this assistant comes from it, and
 Rasa then says nothing at all. For the two actions that must never fail silently, the crisis
@@ -117,6 +122,46 @@ class _EventFreeLogger:
         return log
 
 
+def _exchange_only_broker() -> type:
+    from rasa.core.brokers.pika import PikaEventBroker
+
+    class ExchangeOnlyPikaEventBroker(PikaEventBroker):
+        """Rasa's Pika broker without a queue of its own (see the module docstring)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("queues", None)  # an old config's queue is never declared
+            super().__init__(*args, **kwargs)
+            self.queues = []
+
+        @staticmethod
+        def _get_queues_from_args(queues_arg: Any) -> list[str]:
+            return []  # Rasa's would fall back to a durable "rasa_core_events"
+
+        def _message(self, event: dict[str, Any], headers: dict[str, str] | None) -> Any:
+            import aio_pika
+
+            message = super()._message(event, headers)
+            message.delivery_mode = aio_pika.DeliveryMode.NOT_PERSISTENT  # never on disk
+            message.expiration = BROKER_MESSAGE_SECONDS  # dropped from any queue after this
+            return message
+
+    return ExchangeOnlyPikaEventBroker
+
+
+# A live view reads an event within a second; nothing else may keep one.
+BROKER_MESSAGE_SECONDS = 60
+
+
+def __getattr__(name: str) -> Any:
+    """``bot.rasa_production.ExchangeOnlyPikaEventBroker`` for endpoints.production.yml, made
+    on first use (Rasa's broker module is imported only then)."""
+    if name == "ExchangeOnlyPikaEventBroker":
+        cls = _exchange_only_broker()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
 def quiet_broker_logs() -> None:
     import rasa.core.brokers.pika as pika
 
@@ -169,6 +214,10 @@ def answer_without_action_server(name: str, tracker: Any) -> list[Any]:
         BotUttered(for_display(texts.text("handoff_unavailable", lang, **values), lang),
                    data={"buttons": []})  # fmt: skip
     )
+    from bot import abuse
+
+    if abuse.handoff_refused.get():  # too many handoffs from this address (bot/abuse.py)
+        return events
     try:
         with session(get_settings().database_url) as db:
             handoff, _ = handoffs.request_handoff(

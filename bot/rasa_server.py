@@ -45,6 +45,23 @@ def start_again_with_environment(module: str) -> None:
     os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]])
 
 
+def hide_sql_parameters() -> None:
+    """Rasa's SQL tracker store creates its engine without ``hide_parameters``: a database
+    error's text (logged by Rasa and re-raised to the channels) then quotes the statement's
+    values, the event JSON with what the person wrote. Every engine Rasa creates hides them."""
+    import rasa.core.tracker_store as tracker_store
+
+    original = tracker_store.create_engine_kwargs
+    if getattr(original, "_hides_parameters", False):
+        return
+
+    def create_engine_kwargs(url: object) -> dict:
+        return {**original(url), "hide_parameters": True}
+
+    create_engine_kwargs._hides_parameters = True  # type: ignore[attr-defined]
+    tracker_store.create_engine_kwargs = create_engine_kwargs
+
+
 def main() -> None:
     start_again_with_environment("bot.rasa_server")
     secret = os.environ.get("RASA_JWT_SECRET")
@@ -53,6 +70,8 @@ def main() -> None:
     sys.argv = ["rasa", "run", *sys.argv[1:], f"--jwt-secret={secret}", "--jwt-method=HS256"]
     skip_unused_imports()
     from rasa.__main__ import main as rasa_main
+
+    hide_sql_parameters()  # no message text in a database error's log line
 
     from bot.rasa_speed import install
 
@@ -70,9 +89,15 @@ def main() -> None:
     from bot import message_ids
 
     message_ids.install()  # see bot/message_ids.py: a message sent again is taken once
+    from bot import deletion
+
+    deletion.install()  # see bot/deletion.py: "delete my data" after the turn, then "deleted"
     from bot import fair_queue
 
     fair_queue.install()  # see bot/fair_queue.py: first come, first served, a few at a time
+    from bot import abuse
+
+    abuse.install()  # see bot/abuse.py: handoffs per client address capped
     from bot import reminders
 
     # see bot/reminders.py: deadline reminders restored from the database after the server

@@ -1,6 +1,6 @@
 """Start everything `make run` promises, and stop all of it on Ctrl-C.
 
-Processes: the action server (127.0.0.1:ACTION_PORT), the Rasa server (127.0.0.1:RASA_PORT,
+Processes: the action server (127.0.0.1:ACTION_PORT, bot/action_server.py: Rasa's token only), the Rasa server (127.0.0.1:RASA_PORT,
 REST and socket.io channels, HTTP API with a token) and the console/widget web app
 (127.0.0.1:CONSOLE_PORT) when it is present. Ports and the database URL come from the
 environment (bot/settings.py has the defaults).
@@ -54,8 +54,10 @@ def dev_secret(settings: Settings, name: str) -> str:
     path = settings.var_dir / name.lower()
     if not path.exists():
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        # readable by this user only from the start (not written first, restricted after)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
@@ -83,6 +85,9 @@ def service_env(settings: Settings) -> dict[str, str]:
         env.setdefault("TELEGRAM_WEBHOOK_URL", "")
         base_url = env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org/bot"
         env["TELEGRAM_API_BASE_URL"] = base_url
+    if env.get("TELEGRAM_BOT_TOKEN") or settings.profile != "production" or env.get("PSEUDONYM_KEY"):
+        # Telegram conversations are keyed by HMAC(PSEUDONYM_KEY, chat id): bot/pseudonyms.py
+        env["PSEUDONYM_KEY"] = dev_secret(settings, "PSEUDONYM_KEY")
     env.update(
         {
             "ACTION_ENDPOINT_URL": settings.action_endpoint_url,
@@ -98,6 +103,10 @@ def service_env(settings: Settings) -> dict[str, str]:
             "RASA_JWT_SECRET": jwt_secret(settings),
             "RASA_URL": settings.rasa_url,
             "SOCKETIO_SESSION_SECRET": dev_secret(settings, "SOCKETIO_SESSION_SECRET"),
+            # keys the audit log's conversation pseudonyms (bot/store/audit.py)
+            "AUDIT_KEY": dev_secret(settings, "AUDIT_KEY"),
+            # Rasa -> action server (endpoints.yml); the action server refuses anyone else
+            "ACTION_SERVER_TOKEN": dev_secret(settings, "ACTION_SERVER_TOKEN"),
             "SANIC_HOST": settings.host,  # the action server binds here
             "TF_CPP_MIN_LOG_LEVEL": "2",
             # No telemetry and no error reports to Rasa's servers: nothing leaves this machine.
@@ -109,6 +118,9 @@ def service_env(settings: Settings) -> dict[str, str]:
 
 
 PRODUCTION_DATABASE = "return_assistant"
+# In the production profile only nginx's public server listens on BIND_HOST; the Rasa servers,
+# their HTTP API and the action server listen on the loopback address whatever BIND_HOST is.
+INTERNAL_HOST = "127.0.0.1"
 PRODUCTION_DEFAULTS = {
     "REDIS_URL": "redis://127.0.0.1:6379/1",
     "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/",
@@ -129,6 +141,7 @@ class Production:
     the defaults)."""
 
     rasa_ports: tuple[int, ...]
+    api_port: int  # nginx's internal server for Rasa's HTTP API (127.0.0.1 only)
     database_url: str
     redis_url: str
     rabbitmq_url: str
@@ -151,6 +164,13 @@ class Production:
             raise SettingsError("RASA_SERVER_PORTS must be a comma-separated list of ports") from exc
         if settings.rasa_port in ports or len(set(ports)) != len(ports):
             raise SettingsError("RASA_SERVER_PORTS must differ from RASA_PORT and each other")
+        try:
+            api_port = int(values.get("RASA_API_PORT") or settings.rasa_port + 1)
+        except ValueError as exc:
+            raise SettingsError("RASA_API_PORT must be a port number") from exc
+        if api_port in (settings.rasa_port, settings.action_port, *ports):
+            raise SettingsError("RASA_API_PORT must differ from RASA_PORT, ACTION_PORT and "
+                                "RASA_SERVER_PORTS")  # fmt: skip
         database_url = production_database_url(values)
         if not database_url.startswith("postgresql"):
             raise SettingsError("DATABASE_URL must be a postgresql:// URL in the production profile")
@@ -165,6 +185,14 @@ class Production:
             raise SettingsError("REDIS_KEY_PREFIX must be letters and digits only")
         derived = {
             "DATABASE_URL": database_url,
+            # the console and the action server reach Rasa's HTTP API here, never publicly
+            "RASA_URL": f"http://{INTERNAL_HOST}:{api_port}",
+            "ACTION_ENDPOINT_URL": f"http://{INTERNAL_HOST}:{settings.action_port}/webhook",
+            "SANIC_HOST": INTERNAL_HOST,  # the action server
+            # X-Forwarded-For is believed only from nginx, which runs on this machine
+            "TRUSTED_PROXIES": values.get("TRUSTED_PROXIES") or "127.0.0.1,::1",
+            # the abuse limits' counters, shared by the Rasa servers (bot/abuse.py)
+            "ABUSE_REDIS_URL": values.get("ABUSE_REDIS_URL") or values["REDIS_URL"],
             "REDIS_HOST": redis.hostname or "127.0.0.1",
             "REDIS_PORT": str(redis.port or 6379),
             "REDIS_DB": (redis.path or "/1").strip("/") or "1",
@@ -186,7 +214,9 @@ class Production:
             and derived["RABBITMQ_PASSWORD"] == "guest"
         ):
             raise SettingsError("RABBITMQ_URL: the guest account is for this machine only")
-        return cls(ports, database_url, values["REDIS_URL"], values["RABBITMQ_URL"], derived)
+        return cls(
+            ports, api_port, database_url, values["REDIS_URL"], values["RABBITMQ_URL"], derived
+        )
 
 
 def ensure_database(url: str) -> None:
@@ -208,10 +238,24 @@ def ensure_database(url: str) -> None:
         engine.dispose()
 
 
-NGINX_CONF = """# Generated by bot/run.py (production profile); see docs/deployment.md.
+# What the public server lets through, per client address (nginx's $remote_addr): requests per
+# second and the burst taken at once beyond it, and open connections. The Rasa servers keep
+# their own, finer limits per conversation, address and channel (bot/abuse.py); these stop a
+# flood before it costs a Rasa server anything. A shelter's or a carrier's NAT is one address
+# for many people: the figures leave room for a few dozen people writing at once.
+NGINX_LIMITS = {
+    "socketio_rate": 20, "socketio_burst": 100,  # engine.io: a message is 1-2 requests
+    "telegram_rate": 50, "telegram_burst": 100,  # Telegram's servers: few addresses, all updates
+    "rest_rate": 20, "rest_burst": 40,
+    "connections": 64,
+}
+
+NGINX_CONF = """# Generated by bot/run.py (production profile); see docs/deployment.md and docs/security.md.
 worker_processes 1;
 pid {var}/nginx.pid;
-error_log {var}/error.log warn;
+# crit: errors of the level below (an upstream refusing a connection at every rolling restart,
+# a limit reached) are written with the client's address and request line; they are not kept
+error_log {var}/error.log crit;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;  # no addresses, ids or paths of the people who write
@@ -222,7 +266,22 @@ http {{
     scgi_temp_path {var}/tmp/scgi;
     client_max_body_size 64k;
     client_body_buffer_size 64k;
+    large_client_header_buffers 4 8k;
+    # a client that sends its request slowly (slowloris) is dropped, not waited for a minute
+    client_header_timeout 10s;
+    client_body_timeout 10s;
+    send_timeout 30s;
+    keepalive_timeout 30s;
+    reset_timedout_connection on;
     server_tokens off;
+
+    # per client address (not per X-Forwarded-For: a client sets that itself)
+    limit_req_zone $binary_remote_addr zone=socketio:10m rate={socketio_rate}r/s;
+    limit_req_zone $binary_remote_addr zone=telegram:10m rate={telegram_rate}r/s;
+    limit_req_zone $binary_remote_addr zone=rest:10m rate={rest_rate}r/s;
+    limit_conn_zone $binary_remote_addr zone=addr:10m;
+    limit_req_status 429;
+    limit_conn_status 429;
 
     # REST and the HTTP API: any server will do (the Redis lock store orders each conversation).
     upstream rasa {{
@@ -249,25 +308,60 @@ http {{
         default upgrade;
         ''      '';
     }}
+
+    # The public address: the widget (socket.io), the Telegram webhook and, with REST_API_KEY,
+    # the REST webhook. Everything else (Rasa's HTTP API: /conversations, /model, /status,
+    # /version, /auth) answers 404 here.
     server {{
         listen {host}:{port};
+        limit_conn addr {connections};
+        add_header X-Content-Type-Options nosniff always;
+        add_header X-Frame-Options DENY always;
+        add_header Referrer-Policy no-referrer always;
+        add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;
+        add_header Strict-Transport-Security "max-age=63072000" always;
+        proxy_http_version 1.1;
+        # Each location sets X-Forwarded-For itself: nginx inherits proxy_set_header only into
+        # a location that sets none of its own. It is the client's address for the Rasa
+        # servers' own limits (bot/abuse.py trusts it only from this proxy): set, never
+        # appended to what the client sent.
+
         location /socket.io/ {{
+            limit_req zone=socketio burst={socketio_burst} nodelay;
             proxy_pass http://rasa_socketio;
-            proxy_http_version 1.1;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Host $host;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_buffering off;
             proxy_read_timeout 120s;
             proxy_next_upstream error timeout;
         }}
+        location = /webhooks/telegram/webhook {{
+            limit_req zone=telegram burst={telegram_burst} nodelay;
+            limit_except POST {{ deny all; }}
+            proxy_pass http://rasa;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Host $host;
+            proxy_set_header Connection "";
+            proxy_read_timeout 60s;
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_tries 2;
+        }}
+{rest}
+        location / {{
+            return 404;
+        }}
+    }}
+
+    # Rasa's HTTP API for the console and the action server (RASA_URL), on the loopback
+    # address only; never the public one.
+    server {{
+        listen 127.0.0.1:{api_port};
         location / {{
             proxy_pass http://rasa;
-            proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_read_timeout 60s;
             # a server that is down (connection refused) is skipped; a request a server already
             # took is never sent twice (POST is not idempotent: nginx's default)
@@ -278,6 +372,42 @@ http {{
 }}
 """
 
+# Published only when REST_API_KEY is set (the REST channel checks the key, bot/channels/rest.py).
+NGINX_REST = """        location = /webhooks/rest/webhook {{
+            limit_req zone=rest burst={rest_burst} nodelay;
+            limit_except POST {{ deny all; }}
+            proxy_pass http://rasa;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Host $host;
+            proxy_set_header Connection "";
+            proxy_read_timeout 60s;
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_tries 2;
+        }}"""
+
+
+def remove_legacy_queue(rabbitmq_url: str, queue: str) -> bool:
+    """Delete the durable queue earlier versions had Rasa publish every event to (nothing read
+    it: a copy of every conversation out of reach of retention and deletion). True when the
+    broker answered; a broker that is down is left for the next start (Rasa retries anyway)."""
+    import asyncio
+
+    async def delete() -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(rabbitmq_url, timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+
+    try:
+        asyncio.run(delete())
+    except Exception as error:  # noqa: BLE001 - the start goes on; said on the console
+        print(f"RabbitMQ: could not remove the old queue {queue!r} ({type(error).__name__})",
+              file=sys.stderr)  # fmt: skip
+        return False
+    return True
+
 
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -286,16 +416,24 @@ def nginx_binary() -> str:
     return found
 
 
-def write_nginx_conf(settings: Settings, ports: tuple[int, ...]) -> Path:
+def write_nginx_conf(
+    settings: Settings, ports: tuple[int, ...], api_port: int, *, rest: bool = False
+) -> Path:
+    """nginx's config: the public server on BIND_HOST:RASA_PORT, Rasa's HTTP API on
+    127.0.0.1:``api_port``; the REST webhook published only when ``rest`` (REST_API_KEY set)."""
     directory = settings.var_dir / "nginx"
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (directory / "tmp" / sub).mkdir(parents=True, exist_ok=True)
     servers = "\n".join(
-        f"        server {settings.host}:{port} max_fails=1 fail_timeout=5s;" for port in ports
+        f"        server {INTERNAL_HOST}:{port} max_fails=1 fail_timeout=5s;" for port in ports
     )
     conf = directory / "nginx.conf"
     conf.write_text(
-        NGINX_CONF.format(var=directory, servers=servers, host=settings.host, port=settings.rasa_port)
+        NGINX_CONF.format(
+            var=directory, servers=servers, host=settings.host, port=settings.rasa_port,
+            api_port=api_port, rest=NGINX_REST.format(**NGINX_LIMITS) if rest else "",
+            **NGINX_LIMITS,
+        )  # fmt: skip
     )
     return conf
 
@@ -348,7 +486,8 @@ class Stack:
         env = service_env(s)
         actions = self._spawn(
             "actions",
-            [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port",
+            # rasa_sdk's server that accepts only Rasa (ACTION_SERVER_TOKEN)
+            [str(BIN / "python"), "-m", "bot.action_server", "--actions", "actions", "--port",
              str(s.action_port)],
             env,
         )  # fmt: skip
@@ -403,6 +542,7 @@ class Stack:
         self.production = production
         ensure_database(production.database_url)
         init_db(production.database_url)  # Alembic: upgrade to head before anything starts
+        remove_legacy_queue(production.rabbitmq_url, production.env["RABBITMQ_QUEUE"])
         nginx = nginx_binary() if with_rasa else ""
         actions = self.start_action_server(env)
         servers: list[tuple[int, subprocess.Popen]] = []
@@ -410,7 +550,9 @@ class Stack:
             credentials = credentials_file(s, env)
             for port in production.rasa_ports:
                 servers.append((port, self.start_rasa_server(port, env, credentials)))
-            conf = write_nginx_conf(s, production.rasa_ports)
+            conf = write_nginx_conf(
+                s, production.rasa_ports, production.api_port, rest=bool(env.get("REST_API_KEY"))
+            )
             self._spawn(
                 "nginx",
                 [nginx, "-e", "stderr", "-p", str(conf.parent), "-c", str(conf), "-g",
@@ -419,14 +561,15 @@ class Stack:
             )  # fmt: skip
         if self.console and (ROOT / "bot" / "console" / "__main__.py").exists():
             self._spawn("console", [str(BIN / "python"), "-m", "bot.console", "serve"], env)
-        if not wait_http(f"http://{s.host}:{s.action_port}/health", timeout, actions):
+        if not wait_http(f"http://{INTERNAL_HOST}:{s.action_port}/health", timeout, actions):
             self.stop()
             raise RuntimeError("the action server did not start")
         for port, proc in servers:
-            if not wait_http(f"http://{s.host}:{port}/", timeout, proc):
+            if not wait_http(f"http://{INTERNAL_HOST}:{port}/", timeout, proc):
                 self.stop()
                 raise RuntimeError(f"the Rasa server on port {port} did not start")
-        if with_rasa and not wait_http(f"{s.rasa_url}/", 30):
+        # the public server answers 404 on / (nothing but the channels is published there)
+        if with_rasa and not wait_http(f"{env['RASA_URL']}/", 30):
             self.stop()
             raise RuntimeError("nginx did not start (see its log)")
         return self
@@ -437,7 +580,7 @@ class Stack:
             env = self.production_env()[1]
         return self._spawn(
             "actions",
-            [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port",
+            [str(BIN / "python"), "-m", "bot.action_server", "--actions", "actions", "--port",
              str(self.settings.action_port)],
             env,
         )  # fmt: skip
@@ -458,7 +601,7 @@ class Stack:
                 # database is away instead of answering it without its conversation
                 str(BIN / "python"), "-m", "bot.rasa_production", "--model", str(model_path()),
                 "--endpoints", "endpoints.production.yml", "--credentials", str(credentials),
-                "--interface", self.settings.host, "--port", str(port), "--enable-api",
+                "--interface", INTERNAL_HOST, "--port", str(port), "--enable-api",
             ],
             env,
         )  # fmt: skip
@@ -521,13 +664,23 @@ def main(argv: list[str]) -> int:
             print(
                 f"\nProduction profile: {len(stack.production.rasa_ports)} Rasa servers on ports "
                 f"{', '.join(map(str, stack.production.rasa_ports))} behind nginx; PostgreSQL, "
-                "Redis lock store, RabbitMQ event broker.",
+                "Redis lock store, RabbitMQ event broker.\n"
+                f"  Public on {settings.rasa_url}: /socket.io/, /webhooks/telegram/webhook"
+                + (", /webhooks/rest/webhook" if os.environ.get("REST_API_KEY") else "")
+                + f"\n  Rasa's HTTP API (console, actions): http://{INTERNAL_HOST}:"
+                f"{stack.production.api_port}",
                 flush=True,
             )
+        rest = (
+            f"POST {settings.rasa_url}/webhooks/rest/webhook "
+            '{"sender": "me", "message": "Hej"}'
+            + (" with 'Authorization: Bearer $REST_API_KEY'" if settings.rest_api_key else "")
+            if settings.rest_api_key or settings.profile != "production"
+            else "off (no REST_API_KEY)"
+        )
         print(
             f"\nReady in {time.monotonic() - started:.0f} s.\n"
-            f"  REST:      POST {settings.rasa_url}/webhooks/rest/webhook "
-            '{"sender": "me", "message": "Hej"}\n'
+            f"  REST:      {rest}\n"
             f"  socket.io: {settings.rasa_url}/socket.io\n"
             f"  Widget:    http://{settings.host}:{settings.console_port}/\n"
             f"  Console:   http://{settings.host}:{settings.console_port}/console\n"

@@ -40,6 +40,9 @@ class Settings:
     database_url: str = f"sqlite:///{ROOT / 'var' / 'rasa.db'}"
     # Secret that signs the JWTs of Rasa's HTTP API (header auth, never ?token= in URLs).
     rasa_jwt_secret: str | None = None
+    # Optional: the key REST clients send as a bearer token. Without it REST is off in the
+    # production profile and open to this machine only in dev (bot/channels/rest.py).
+    rest_api_key: str | None = None
     default_language: str = "sv"
     retention_days: int = 30
     # Counsellors' opening hours: days and a time range, in Swedish time.
@@ -48,6 +51,13 @@ class Settings:
     handoff_wait_minutes: int = 30
     content_dir: Path = field(default=ROOT / "content")
     var_dir: Path = field(default=ROOT / "var")
+    # Console (issue 20). Proxies whose X-Forwarded-For names the client (comma-separated;
+    # nginx on this host in production). How long after a handoff closes its counsellor may
+    # still read it. Audit log: its key for conversation pseudonyms, how long rows are kept.
+    console_trusted_proxies: str = "127.0.0.1"
+    console_read_hours: int = 24
+    audit_key: str | None = None
+    audit_retention_days: int = 365
 
     @property
     def rasa_url(self) -> str:
@@ -68,6 +78,7 @@ class Settings:
             console_port=_int("CONSOLE_PORT", default.console_port),
             database_url=os.environ.get("DATABASE_URL") or default.database_url,
             rasa_jwt_secret=os.environ.get("RASA_JWT_SECRET") or None,
+            rest_api_key=(os.environ.get("REST_API_KEY") or "").strip() or None,
             default_language=os.environ.get("DEFAULT_LANGUAGE", default.default_language),
             retention_days=_int("RETENTION_DAYS", default.retention_days),
             office_hours=os.environ.get("OFFICE_HOURS", default.office_hours),
@@ -75,11 +86,19 @@ class Settings:
             handoff_wait_minutes=_int("HANDOFF_WAIT_MINUTES", default.handoff_wait_minutes),
             content_dir=Path(os.environ.get("CONTENT_DIR", default.content_dir)),
             var_dir=Path(os.environ.get("VAR_DIR", default.var_dir)),
+            console_trusted_proxies=os.environ.get(
+                "CONSOLE_TRUSTED_PROXIES", default.console_trusted_proxies
+            ),
+            console_read_hours=_int("CONSOLE_READ_HOURS", default.console_read_hours),
+            audit_key=os.environ.get("AUDIT_KEY") or None,
+            audit_retention_days=_int("AUDIT_RETENTION_DAYS", default.audit_retention_days),
         )
         if settings.default_language not in LANGUAGES:
             raise SettingsError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
         if settings.profile not in ("dev", "production"):
             raise SettingsError("PROFILE must be dev or production")
+        if settings.console_read_hours < 0 or settings.audit_retention_days < 1:
+            raise SettingsError("CONSOLE_READ_HOURS must be >= 0, AUDIT_RETENTION_DAYS >= 1")
         return settings
 
     def require_secret(self, name: str, value: str | None) -> str:

@@ -15,6 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every Rasa server the tests start checks each tracker it reuses from its cache against the
 # database (bot/store/tracker_cache.py) and logs an error when they differ.
 os.environ.setdefault("TRACKER_CACHE_VERIFY", "1")
+# One key for Telegram pseudonyms (bot/pseudonyms.py) in the tests and every stack they start,
+# so that a test can name a Telegram conversation: telegram_conversation_id(chat).
+os.environ.setdefault("PSEUDONYM_KEY", "test-pseudonym-key_0123456789abcdefABCDEF")
+# The abuse limits (bot/abuse.py) are off in the servers tests start, which send from one
+# address faster than a person; tests of the limits set their own ABUSE_LIMITS.
+os.environ.setdefault("ABUSE_LIMITS", "off")
 
 
 @pytest.fixture()

@@ -47,3 +47,18 @@ def python_child(*lines: str, timeout: float = 300) -> str:
                             text=True, timeout=timeout)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
+
+
+def widget_conversation(database_url: str, token: str) -> str:
+    """The conversation a widget's session token opens: only the server knows it (the token is
+    an opaque handle, bot/store/widget_sessions.py)."""
+    from bot.store import widget_sessions
+    from bot.store.db import session
+    from bot.store.models import WidgetSession
+
+    handle = widget_sessions.handle_of(token)
+    assert handle is not None, "not a widget session token"
+    with session(database_url) as db:
+        row = db.get(WidgetSession, widget_sessions.handle_hash(handle))
+    assert row is not None, "no such widget session"
+    return row.conversation_id

@@ -49,3 +49,18 @@ def test_client_ids_are_short_and_plain() -> None:
     assert client_message_id("abc-123_X") == "abc-123_X"
     for bad in ("", "a" * 65, "a b", "é", None, 7, "../x"):
         assert client_message_id(bad) is None
+
+
+def test_only_a_message_of_the_same_channel_counts() -> None:
+    """A REST message never matches an id stored by another channel (review C1.2, C1.8)."""
+    events = [
+        UserUttered("hej", {"name": "greet"}, message_id="telegram-42", input_channel="telegram"),
+        BotUttered("Hej!"),
+        UserUttered("fråga", {"name": "x"}, message_id="p1", input_channel="rest"),
+        BotUttered("Svar från rådgivaren."),
+    ]
+    assert earlier_replies(events, "telegram-42", "rest") is None
+    assert [r["text"] for r in earlier_replies(events, "telegram-42", "telegram")] == ["Hej!"]
+    assert earlier_replies(events, "p1", "socketio") is None
+    assert [r["text"] for r in earlier_replies(events, "p1", "rest")] == [
+        "Svar från rådgivaren."]  # fmt: skip

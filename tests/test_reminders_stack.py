@@ -34,6 +34,7 @@ from bot import clock
 from bot import reminders as r
 from bot.channels.telegram import SECRET_HEADER
 from bot.content import for_display, load_content
+from bot.pseudonyms import telegram_conversation_id
 from bot.rasa_api import RasaAPI
 from bot.run import Stack, service_env
 from bot.settings import ROOT, Settings
@@ -94,7 +95,7 @@ def rasa(settings: Settings) -> RasaAPI:
     return RasaAPI(settings.rasa_url, service_env(settings)["RASA_JWT_SECRET"], timeout=WAIT)
 
 
-def set_deadline(settings: Settings, kind: str, deadline: date, conversation: str = str(CHAT)) -> None:
+def set_deadline(settings: Settings, kind: str, deadline: date, conversation: str = telegram_conversation_id(CHAT)) -> None:
     """What part A's form leaves behind: the computed deadline in the slots."""
     asyncio.run(rasa(settings).append_events(conversation, [
         {"event": "slot", "name": "deadline_kind", "value": kind},
@@ -102,7 +103,7 @@ def set_deadline(settings: Settings, kind: str, deadline: date, conversation: st
     ], deliver=False))  # fmt: skip
 
 
-def offer(settings: Settings, conversation: str = str(CHAT)) -> None:
+def offer(settings: Settings, conversation: str = telegram_conversation_id(CHAT)) -> None:
     """The offer after the deadline answer, on the user's own channel. Rasa's execute endpoint
     logs no ``action_listen`` after the action; it is added as Rasa would have (without it the
     next message is not seen as an answer to the bot, and no rule matches)."""
@@ -168,7 +169,7 @@ def schedule_reminder(settings: Settings, api: FakeBotAPI, deadline: date) -> da
     _, _, markup = wait_message(api, lambda m: m == confirmed, seen, "the confirmation")
     button_data(markup, "/cancel_reminder")
     [row] = [row for row in rows(settings)
-             if row.delivered_at is None and row.conversation_id == str(CHAT)]
+             if row.delivered_at is None and row.conversation_id == telegram_conversation_id(CHAT)]
     assert r.from_utc_naive(row.remind_at) == remind_at
     return remind_at
 
@@ -187,7 +188,13 @@ class Widget:
         self.client = self.run(self._make(Client))
         self.run(self.client.connect(url, origin=f"http://127.0.0.1:{CONSOLE_PORT}"))
         confirm = self.run(self.client.session())
-        self.conversation = confirm["token"].split(".")[1]
+        self.token = confirm["token"]
+
+    def conversation(self, database_url: str) -> str:
+        """The conversation's id: only the server knows it (the token is an opaque handle)."""
+        from tests.helpers import widget_conversation
+
+        return widget_conversation(database_url, self.token)
 
     async def _make(self, cls: Any) -> Any:
         client = cls()
@@ -220,9 +227,10 @@ def widget_reminder(settings: Settings, widget: Widget, deadline: date) -> None:
     """In the widget, in Persian: offer, press the button, the confirmation."""
     widget.say("/greet", "fa")
     wait_until(lambda: widget.texts(), WAIT, "the widget's greeting")
-    set_deadline(settings, "departure", deadline, widget.conversation)
+    conversation = widget.conversation(settings.database_url)
+    set_deadline(settings, "departure", deadline, conversation)
     seen = len(widget.texts())
-    offer(settings, widget.conversation)
+    offer(settings, conversation)
     text = for_display(C.text("reminder_offer", "fa", days=r.DAYS_BEFORE,
                               date=deadline.isoformat()), "fa")  # fmt: skip
     offered = wait_until(lambda: [b for _, m, b in widget.texts()[seen:] if m == text], WAIT,

@@ -4,8 +4,17 @@ Written like Rasa's own connectors (an InputChannel/OutputChannel pair), with wh
 Telegram connector (aiogram) lacks:
 
 - the webhook only accepts requests carrying the secret token Telegram was given
-  (`X-Telegram-Bot-Api-Secret-Token`), answers Telegram at once and handles the update in a
-  background task; a redelivered update (same `update_id`) is handled once;
+  (`X-Telegram-Bot-Api-Secret-Token`); a redelivered update (same `update_id`) is handled once;
+- an update is never acknowledged and then lost: the webhook answers once the assistant's turn
+  is done (the replies are sent after it, in order). A turn that fails (database down, Rasa
+  error, no model loaded) gets a 503, so Telegram (or the poller) delivers the update again; a
+  crisis message gets the emergency numbers at once all the same. A turn still running after
+  ``ACK_WITHIN`` seconds is acknowledged (so Telegram does not deliver it twice); if it then
+  fails, or an update failed ``MAX_ATTEMPTS`` times, the person is told in their language to
+  send it again;
+- conversations are stored under a keyed pseudonym, ``tg:<pseudonym>`` (bot/pseudonyms.py),
+  never under the Telegram user id; the chat id needed to send is kept, encrypted, in the table
+  ``telegram_chats`` and deleted with the conversation;
 - updates of one chat are handled in order, with "typing…" shown while the bot works;
 - every call to the Bot API goes through python-telegram-bot's `ExtBot` (base URL configurable,
   so it can point at another Bot API server), through a rate limiter that keeps about one
@@ -76,6 +85,7 @@ from telegram.error import (
 from telegram.ext import BaseRateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
+from bot import abuse, pseudonyms
 from bot.channels.common import MAX_MESSAGE_CHARS, clean_metadata, clean_text
 from bot.content import fill, for_display, load_content
 from bot.settings import LANGUAGES, get_settings
@@ -100,6 +110,10 @@ TYPING_EVERY = 4.0  # Telegram shows "typing…" for 5 seconds
 # down) must not leave "typing…" on the person's screen for ever
 TYPING_AT_MOST = 60.0
 GROUP_NOTE_EVERY = 3600.0  # seconds between two notes in the same group
+# The webhook answers when the turn is done, or after this long (Telegram waits longer).
+ACK_WITHIN = 10.0
+MAX_ATTEMPTS = 5  # failed deliveries of one update, then the person is told to send it again
+RETRY_AFTER_SECONDS = 5
 NETWORK_RETRIES = 3
 # Commands -> what Rasa is sent (an intent payload).
 COMMANDS = {
@@ -120,6 +134,8 @@ _FALLBACK_TEXTS = {
     "not_text": "I can only read text messages. Please write your question.",
     "edited_message": "I cannot see changes to a message. Please send your question again.",
     "private_only": "Please write to me in a private chat: I only answer there.",
+    "telegram_try_again": "Sorry, something went wrong on our side and your message did not "
+                          "get through. Please send it again in a little while.",
 }
 
 
@@ -200,6 +216,10 @@ class RecentIds:
         if len(self._ids) > self.size:
             self._ids.popitem(last=False)
         return False
+
+    def forget(self, update_id: int) -> None:
+        """Not seen after all (its handling failed): a redelivery is handled."""
+        self._ids.pop(update_id, None)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -397,24 +417,62 @@ async def call_api(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
 
 # -- output ----------------------------------------------------------------------------------
 class TelegramOutput(OutputChannel):
-    """Sends the assistant's messages to a Telegram chat (the Rasa sender id is the chat id)."""
+    """Sends the assistant's messages to a Telegram chat.
+
+    The recipient is a conversation id ``tg:<pseudonym>`` (Rasa's sender id), whose chat id
+    comes from the turn (``known``) or, for a counsellor's reply or a reminder, from the table
+    of chat ids; or, inside this channel, the chat id itself (an int). With ``collect``, texts
+    wait in ``outbox`` until ``flush`` (sent once the turn is done: a failed turn says nothing
+    and is answered when it is delivered again)."""
 
     @classmethod
     def name(cls) -> str:
         return "telegram"
 
-    def __init__(self, bot: ExtBot, payloads: CallbackPayloads) -> None:
+    def __init__(self, bot: ExtBot, payloads: CallbackPayloads, *, collect: bool = False,
+                 database_url: str | None = None) -> None:  # fmt: skip
         self.bot = bot
         self.payloads = payloads
         self.sent_payloads: list[str] = []  # button payloads sent through this instance
+        self.known: dict[str, int] = {}  # conversation id -> chat id, for this turn
+        self.collect = collect
+        self.outbox: list[tuple[str | int, str, InlineKeyboardMarkup | None]] = []
+        self.database_url = database_url
+        self.first_typing: asyncio.Task | None = None
 
-    @staticmethod
-    def _chat_id(recipient_id: str) -> int | None:
-        try:
-            return int(recipient_id)
-        except (TypeError, ValueError):
-            logger.warning("Not a Telegram chat id; message not sent")
-            return None
+    async def _chat_id(self, recipient_id: str | int) -> int | None:
+        if isinstance(recipient_id, int):
+            return recipient_id
+        if recipient_id in self.known:
+            return self.known[recipient_id]
+        if pseudonyms.is_telegram_conversation(recipient_id):
+            url = self.database_url or get_settings().database_url
+
+            def look_up() -> int | None:
+                from bot.store.db import session
+
+                with session(url) as db:
+                    return pseudonyms.chat_id_for(db, recipient_id)
+
+            try:
+                chat_id = await asyncio.to_thread(look_up)
+            except Exception as exc:
+                logger.error("Could not read a Telegram chat id (%s); message not sent",
+                             _describe_error(exc))  # fmt: skip
+                return None
+            if chat_id is None:
+                logger.warning("No Telegram chat for this conversation (deleted); not sent")
+            return chat_id
+        logger.warning("Not a Telegram conversation; message not sent")
+        return None
+
+    async def flush(self) -> None:
+        """Send what was collected, in order."""
+        outbox, self.outbox, self.collect = self.outbox, [], False
+        if self.first_typing is not None:
+            await asyncio.wait({self.first_typing}, timeout=5)
+        for recipient_id, text, markup in outbox:
+            await self.send_text(recipient_id, text, markup)
 
     def keyboard(self, buttons: list[dict[str, Any]]) -> InlineKeyboardMarkup | None:
         rows = []
@@ -430,9 +488,12 @@ class TelegramOutput(OutputChannel):
         return InlineKeyboardMarkup(rows) if rows else None
 
     async def send_text(
-        self, recipient_id: str, text: str, markup: InlineKeyboardMarkup | None = None
+        self, recipient_id: str | int, text: str, markup: InlineKeyboardMarkup | None = None
     ) -> bool:
-        chat_id = self._chat_id(recipient_id)
+        if self.collect:
+            self.outbox.append((recipient_id, text, markup))
+            return True
+        chat_id = await self._chat_id(recipient_id)
         if chat_id is None:
             return False
         parts = split_message(str(text or "")) or (["…"] if markup else [])
@@ -458,7 +519,10 @@ class TelegramOutput(OutputChannel):
         await self.send_text(recipient_id, text, self.keyboard(buttons))
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        chat_id = self._chat_id(recipient_id)
+        if self.collect:
+            await self.send_text(recipient_id, image)
+            return
+        chat_id = await self._chat_id(recipient_id)
         if chat_id is None:
             return
         sent = await call_api("sendPhoto", lambda: self.bot.send_photo(chat_id=chat_id, photo=image))
@@ -476,8 +540,8 @@ class TelegramOutput(OutputChannel):
         if isinstance(text, str) and text.strip():
             await self.send_text(recipient_id, text)
 
-    async def typing(self, recipient_id: str) -> None:
-        chat_id = self._chat_id(recipient_id)
+    async def typing(self, recipient_id: str | int) -> None:
+        chat_id = await self._chat_id(recipient_id)
         if chat_id is not None:
             await call_api(
                 "sendChatAction",
@@ -501,6 +565,15 @@ class _Incoming:
     # an update delivered again is taken once by any server, also after a restart
     # (bot/message_ids.py); the in-memory ``recent`` list only answers a quick duplicate
     update_id: int | None = None
+
+    @property
+    def chat_id(self) -> int:
+        return int(self.chat)
+
+    @property
+    def conversation_id(self) -> str:
+        """What the conversation is stored under: never the chat id (bot/pseudonyms.py)."""
+        return pseudonyms.telegram_conversation_id(self.chat)
 
 
 def _message_kind(message: Message) -> str:
@@ -567,8 +640,14 @@ class TelegramInput(InputChannel):
         *,
         chat_interval: float = 1.0,
         per_second: int = 30,
+        database_url: str | None = None,
+        ack_within: float = ACK_WITHIN,
     ) -> None:
         self.token = token
+        self.database_url = database_url
+        self.ack_within = ack_within
+        self.failures: OrderedDict[int, int] = OrderedDict()  # update id -> failed attempts
+        self.crisis_told: RecentIds = RecentIds(1000)  # updates whose crisis text was sent
         self.secret_token = secret_token
         self.webhook_url = webhook_url or None
         self.base_url = base_url or DEFAULT_BASE_URL
@@ -578,7 +657,7 @@ class TelegramInput(InputChannel):
         self.recent = RecentIds()
         self.chat_locks = _ChatLocks()
         self.tasks: set[asyncio.Task] = set()
-        self.group_noted: OrderedDict[str, float] = OrderedDict()
+        self.group_noted: OrderedDict[int, float] = OrderedDict()
         self.handled = 0  # updates accepted for processing (tests and health)
 
     @classmethod
@@ -609,7 +688,7 @@ class TelegramInput(InputChannel):
 
     def get_output_channel(self) -> TelegramOutput:
         """Used by Rasa's HTTP API (output_channel=latest): counsellor replies reach the chat."""
-        return TelegramOutput(self.bot, self.payloads)
+        return TelegramOutput(self.bot, self.payloads, database_url=self.database_url)
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
@@ -628,7 +707,7 @@ class TelegramInput(InputChannel):
 
     async def _language(self, app: Sanic | None, incoming: _Incoming) -> str:
         return (
-            await self._conversation_language(app, incoming.chat)
+            await self._conversation_language(app, incoming.conversation_id)
             or normalise_language(incoming.language_code)
             or get_settings().default_language
         )
@@ -653,7 +732,7 @@ class TelegramInput(InputChannel):
         return for_display(fill(text, **values), lang)
 
     @contextlib.asynccontextmanager
-    async def _typing(self, out: TelegramOutput, chat: str) -> AsyncIterator[None]:
+    async def _typing(self, out: TelegramOutput, chat: int) -> AsyncIterator[None]:
         async def keep_typing() -> None:
             loop = asyncio.get_running_loop()
             until = loop.time() + TYPING_AT_MOST
@@ -661,8 +740,9 @@ class TelegramInput(InputChannel):
                 await asyncio.sleep(TYPING_EVERY)
                 await out.typing(chat)
 
-        # the first one before the work starts, so that it never lands after a quick answer
-        await out.typing(chat)
+        # the first one at once, not waited for here (the webhook answers when the turn is
+        # done); the answers wait for it (flush), so that it never lands after them
+        out.first_typing = asyncio.create_task(out.typing(chat))
         task = asyncio.create_task(keep_typing())
         try:
             yield
@@ -677,40 +757,103 @@ class TelegramInput(InputChannel):
         update: Update,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         app: Sanic | None = None,
-    ) -> None:
-        """Everything one update leads to; never raises."""
+    ) -> bool:
+        """Everything one update leads to; never raises. False when it failed and should be
+        delivered again."""
         try:
             incoming = read_update(update)
         except Exception as exc:
             logger.warning("An update without the parts it needs was ignored (%s)",
                            _describe_error(exc))
-            return
+            return True
         if incoming is not None:
             incoming.update_id = update.update_id
-        await self._handle_incoming(incoming, on_new_message, app)
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._handle_incoming(incoming, on_new_message, app, outcome)
+        return outcome.result()
 
     async def _handle_incoming(
         self,
         incoming: _Incoming | None,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         app: Sanic | None,
+        outcome: asyncio.Future[bool],
     ) -> None:
+        """Handle one update; ``outcome`` is True once the turn is done (or the person was
+        told), False when it failed and should be delivered again."""
         try:
             if incoming is None or incoming.kind == "ignore":
+                outcome.set_result(True)
                 return
             async with self.chat_locks.hold(incoming.chat):
-                await self._handle(incoming, on_new_message, app)
+                out = TelegramOutput(self.bot, self.payloads, collect=True,
+                                     database_url=self.database_url)  # fmt: skip
+                try:
+                    await self._handle(incoming, on_new_message, app, out)
+                except Exception as exc:
+                    logger.error("Could not handle a Telegram update (%s)", _describe_error(exc))
+                    await self._failed(incoming, app, outcome)
+                    return
+                if not outcome.done():
+                    outcome.set_result(True)
+                    self.failures.pop(incoming.update_id or 0, None)
+                await out.flush()
         except Exception as exc:
             logger.error("Could not handle a Telegram update (%s)", _describe_error(exc))
+            if not outcome.done():
+                outcome.set_result(False)
+
+    def _crisis_language(self, incoming: _Incoming) -> str | None:
+        """The language of the crisis words in the update's text, if any (the lexicon the NLU
+        pipeline uses: bot/nlu/crisis_lexicon.py)."""
+        text = incoming.text if incoming.kind == "text" else incoming.caption
+        if not text:
+            return None
+        try:
+            from bot.nlu.crisis_lexicon import Lexicon
+
+            if not hasattr(self, "_lexicon"):
+                self._lexicon = Lexicon.load()
+            return self._lexicon.match(text)
+        except Exception as exc:  # noqa: BLE001 - the turn's failure is handled all the same
+            logger.error("Crisis lexicon not read (%s)", _describe_error(exc))
+            return None
+
+    async def _failed(
+        self, incoming: _Incoming, app: Sanic | None, outcome: asyncio.Future[bool]
+    ) -> None:
+        """A turn failed. Crisis words: the emergency numbers at once. Then, while Telegram
+        still waits for the answer to this delivery and it has not failed too often: 503, it
+        comes again. Otherwise the person is told, kindly and in their language."""
+        out = TelegramOutput(self.bot, self.payloads, database_url=self.database_url)
+        update_id = incoming.update_id
+        crisis = self._crisis_language(incoming)
+        if crisis and (update_id is None or not self.crisis_told.seen(update_id)):
+            lang = normalise_language(crisis) or await self._language(app, incoming)
+            await out.send_text(incoming.chat_id, self._text("crisis", lang))
+        attempts = 1
+        if update_id is not None:
+            attempts = self.failures.pop(update_id, 0) + 1
+            self.failures[update_id] = attempts
+            while len(self.failures) > 10_000:
+                self.failures.popitem(last=False)
+        if not outcome.done() and update_id is not None and attempts < MAX_ATTEMPTS:
+            self.recent.forget(update_id)
+            outcome.set_result(False)
+            return
+        lang = await self._language(app, incoming)
+        await out.send_text(incoming.chat_id, self._text("telegram_try_again", lang))
+        if not outcome.done():
+            outcome.set_result(True)
 
     async def _handle(
         self,
         incoming: _Incoming,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         app: Sanic | None,
+        out: TelegramOutput,
     ) -> None:
-        out = TelegramOutput(self.bot, self.payloads)
-        chat = incoming.chat
+        chat = incoming.chat_id
         if incoming.callback_id:  # stops the spinner on the button at once
             await call_api("answerCallbackQuery",
                            lambda: self.bot.answer_callback_query(incoming.callback_id))
@@ -731,17 +874,17 @@ class TelegramInput(InputChannel):
             await out.send_text(chat, self._text(key, lang))
             if incoming.kind == "not_text" and incoming.caption:
                 # the words written under a photo are still a question worth answering
-                await self._forward(incoming, incoming.caption, out, on_new_message)
+                await self._forward(incoming, incoming.caption, out, on_new_message, app)
             return
         if incoming.kind == "callback":
             payload = self.payloads.payload_for(incoming.text or "")
             if payload is None:
                 logger.info("A button from before a restart was pressed; ignored")
                 return
-            await self._forward(incoming, payload, out, on_new_message)
+            await self._forward(incoming, payload, out, on_new_message, app)
             return
         if incoming.kind == "command":
-            await self._forward(incoming, COMMANDS[incoming.text or ""], out, on_new_message)
+            await self._forward(incoming, COMMANDS[incoming.text or ""], out, on_new_message, app)
             if incoming.text == "/start" and PRIVACY_PAYLOAD not in out.sent_payloads:
                 # /start always shows the privacy notice, even to someone who has seen it
                 lang = await self._language(app, incoming)
@@ -750,7 +893,7 @@ class TelegramInput(InputChannel):
                 await out.send_text(chat, self._text("intro", lang), markup)
             return
         raw = incoming.text or ""
-        await self._forward(incoming, raw, out, on_new_message)
+        await self._forward(incoming, raw, out, on_new_message, app)
         if len(raw) > MAX_MESSAGE_CHARS:
             await out.send_text(chat, self._text("too_long", await self._language(app, incoming)))
 
@@ -760,20 +903,44 @@ class TelegramInput(InputChannel):
         raw: str,
         out: TelegramOutput,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        app: Sanic | None = None,
     ) -> None:
+        """The text to Rasa under the conversation's pseudonym; raises when it could not be
+        handled (the chat id not stored, no model loaded, Rasa's error)."""
         text = clean_text(raw)
         if text is None:
             lang = normalise_language(incoming.language_code) or get_settings().default_language
-            await out.send_text(incoming.chat, self._text("not_text", lang))
+            await out.send_text(incoming.chat_id, self._text("not_text", lang))
             return
+        ctx = getattr(app, "ctx", None) if app is not None else None
+        if ctx is not None and hasattr(ctx, "agent") and not (
+            ctx.agent is not None and ctx.agent.is_ready()
+        ):
+            # Rasa would drop the message with an INFO line ("no agent to handle it")
+            raise RuntimeError("no model loaded")
+        conversation_id = incoming.conversation_id
+        await asyncio.to_thread(self._remember, conversation_id, incoming.chat_id)
+        out.known[conversation_id] = incoming.chat_id
         metadata = clean_metadata({"language": incoming.language_code})
-        async with self._typing(out, incoming.chat):
+        verdict = await abuse.get_abuse().check_message(  # per conversation and channel
+            channel=self.name(), conversation_id=conversation_id, address=None, text=text)
+        if not verdict:
+            await out.send_text(incoming.chat_id, abuse.limited_answer(metadata.get("language")))
+            return
+        async with self._typing(out, incoming.chat_id):
             message_id = (f"telegram-{incoming.update_id}" if incoming.update_id is not None
                           else None)  # fmt: skip
             await on_new_message(
-                UserMessage(text, out, incoming.chat, input_channel=self.name(),
+                UserMessage(text, out, conversation_id, input_channel=self.name(),
                             metadata=metadata or None, message_id=message_id)
             )  # fmt: skip
+
+    def _remember(self, conversation_id: str, chat_id: int) -> None:
+        """Keep the chat id (encrypted) for later sends: a counsellor's reply, a reminder."""
+        from bot.store.db import session
+
+        with session(self.database_url or get_settings().database_url) as db:
+            pseudonyms.remember(db, conversation_id, chat_id)
 
     # -- web -------------------------------------------------------------------------------
     def _authorised(self, request: Request) -> bool:
@@ -786,34 +953,35 @@ class TelegramInput(InputChannel):
         body: Any,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         app: Sanic | None,
-    ) -> tuple[int, str]:
-        """Check an update and start handling it in the background: (status, what happened)."""
+    ) -> tuple[int, str, asyncio.Future[bool] | None]:
+        """Check an update and start handling it: (status, what happened, the outcome to
+        wait for: True done, False failed)."""
         if not isinstance(body, dict):
-            return 400, "send a Telegram update (a JSON object)"
+            return 400, "send a Telegram update (a JSON object)", None
         update_id = body.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
-            return 400, "update_id must be a number"
+            return 400, "update_id must be a number", None
         try:
             update = Update.de_json(body, self.bot)
         except Exception:
-            return 400, "not a Telegram update"
+            return 400, "not a Telegram update", None
         if update is None:
-            return 400, "not a Telegram update"
+            return 400, "not a Telegram update", None
         try:  # de_json is lenient: a message without its chat still parses
             incoming = read_update(update)
         except Exception:
-            return 400, "not a Telegram update"
+            return 400, "not a Telegram update", None
         if self.recent.seen(update_id):
-            return 200, "duplicate"
+            return 200, "duplicate", None
         if incoming is not None:
             incoming.update_id = update_id
         self.handled += 1
-        task = asyncio.get_running_loop().create_task(
-            self._handle_incoming(incoming, on_new_message, app)
-        )
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[bool] = loop.create_future()
+        task = loop.create_task(self._handle_incoming(incoming, on_new_message, app, outcome))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return 200, "accepted"
+        return 200, "accepted", outcome
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
@@ -854,9 +1022,22 @@ class TelegramInput(InputChannel):
                 body = json.loads(request.body)
             except Exception:  # invalid JSON or encoding
                 body = None
-            status, what = self.accept(body, on_new_message, request.app)
+            status, what, outcome = self.accept(body, on_new_message, request.app)
             if status != 200:
                 return response.json({"error": what}, status=status)
+            if outcome is not None:
+                try:
+                    done = await asyncio.wait_for(asyncio.shield(outcome), self.ack_within)
+                except asyncio.TimeoutError:
+                    # still working: acknowledged; if it fails now, the person is told
+                    done = True
+                    if not outcome.done():
+                        outcome.set_result(True)
+                if not done:
+                    return response.json(
+                        {"error": "could not be processed now; deliver it again"}, status=503,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                    )  # fmt: skip
             return response.json({"status": what})
 
         return webhook

@@ -1,4 +1,4 @@
-"""``python -m bot.console serve`` and ``python -m bot.console create-user``."""
+"""``python -m bot.console serve``, ``create-user`` and ``audit-verify``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def serve(args: argparse.Namespace) -> int:
             app_state.stopping.set()
             super().handle_exit(sig, frame)
 
+    # proxy_headers=False: the app itself reads X-Forwarded-For, from CONSOLE_TRUSTED_PROXIES
+    # only (bot/console/app.py); uvicorn's own would also trust FORWARDED_ALLOW_IPS.
     config = uvicorn.Config(
         app, host=args.host or settings.host, port=args.port or settings.console_port,
         log_level="info", access_log=False, proxy_headers=False, server_header=False,
@@ -83,6 +85,27 @@ def create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def audit_verify(args: argparse.Namespace) -> int:
+    """Walk the audit log's hash chain: 0 when intact (the head hash printed, to be noted
+    elsewhere), 1 with the first broken row, 2 when the database cannot be read."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store.audit import verify
+
+    try:
+        settings = get_settings()
+        init_db(settings.database_url)
+        with open_session(settings.database_url) as db:
+            report = verify(db)
+    except (SettingsError, SQLAlchemyError) as exc:
+        print(f"Audit log not verified: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+    if report.ok and not report.append_only and report.rows:
+        return 1  # intact, but nothing stops the next change
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -102,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         help="read the password from one line of stdin instead of a prompt",
     )
     add.set_defaults(func=create_user)
+    check = commands.add_parser(
+        "audit-verify", help="check the audit log's hash chain (exit 1 at the first broken row)"
+    )
+    check.set_defaults(func=audit_verify)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -10,27 +10,33 @@ import importlib
 import importlib.util
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.console.config import ConsoleConfig
 from bot.console.headers import SecurityHeaders
 from bot.console.live import BrokerFeed
 from bot.console.rasa import PooledRasaAPI
-from bot.console.ratelimit import SlidingWindow
+from bot.console.ratelimit import LoginThrottle
 from bot.console.routers import audit, auth, handoffs, pages, texts
 from bot.rasa_api import RasaAPI, RasaAPIError
 from bot.settings import Settings, SettingsError
 from bot.store import retention, sessions
 from bot.store.db import init_db
 from bot.store.db import session as open_session
+from bot.store.handoffs import audit as write_audit
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +108,12 @@ def create_app(
         with open_session(settings.database_url) as db:
             purged = sessions.purge_expired(db)
         logger.info("Console ready (%d expired sessions removed)", purged)
-        # Conversations past the retention period: purged now and every interval after.
+        # Conversations past the retention period, and audit rows past theirs: purged now and
+        # every interval after.
         purge_job = asyncio.create_task(
-            retention.retention_job(settings.database_url, settings.retention_days, purge_every)
-        )
+            retention.retention_job(settings.database_url, settings.retention_days, purge_every,
+                                    audit_days=settings.audit_retention_days)
+        )  # fmt: skip
         if live is not None:  # the production profile: transcripts follow the event broker
             live.start()
         yield
@@ -125,7 +133,7 @@ def create_app(
     app.state.config = config
     app.state.rasa = rasa
     app.state.live = live
-    app.state.login_limiter = SlidingWindow(config.login_attempts_per_minute)
+    app.state.login_throttle = LoginThrottle(config.login)
     # Set when the server is asked to stop: open event streams end instead of holding it up.
     app.state.stopping = threading.Event()
 
@@ -136,6 +144,15 @@ def create_app(
             {"detail": {"message": "The assistant's server did not answer; try again."}},
             status_code=502,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        """Every 403 a logged-in counsellor gets is audited: who, which route, which handoff
+        (never the body, never a conversation id)."""
+        user = getattr(request.state, "console_user", None)
+        if exc.status_code == 403 and user is not None:
+            await run_in_threadpool(_audit_refusal, settings.database_url, request, user.username)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -159,4 +176,35 @@ def create_app(
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_middleware(SecurityHeaders)
+    # The client's real address (the login limits count it): behind nginx every connection
+    # comes from the proxy, which names the client in X-Forwarded-For (it overwrites, never
+    # appends). Believed only from CONSOLE_TRUSTED_PROXIES; from anywhere else it is ignored.
+    # In the app rather than in uvicorn's Config, so that it holds however the app is served.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies(settings))
     return app
+
+
+HANDOFF_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _audit_refusal(database_url: str, request: Request, actor: str) -> None:
+    route = request.scope.get("route")
+    where = getattr(route, "path", None) or "?"
+    handoff_id = request.path_params.get("handoff_id")
+    if not (isinstance(handoff_id, str) and HANDOFF_ID.match(handoff_id)):
+        handoff_id = None
+    try:
+        with open_session(database_url) as db:
+            write_audit(db, actor=actor, action="refused", handoff_id=handoff_id,
+                        detail=f"{request.method} {where}"[:200])  # fmt: skip
+            db.commit()
+    except Exception as exc:  # the refusal stands even if it cannot be recorded
+        logger.error("Could not audit a refused request (%s)", type(exc).__name__)
+
+
+def trusted_proxies(settings: Settings) -> list[str]:
+    """CONSOLE_TRUSTED_PROXIES as a list; '*' (trust anyone) is refused."""
+    hosts = [h.strip() for h in settings.console_trusted_proxies.split(",") if h.strip()]
+    if "*" in hosts:
+        raise SettingsError("CONSOLE_TRUSTED_PROXIES: '*' would let any client choose its address")
+    return hosts

@@ -1,22 +1,23 @@
-"""The console's own knobs: session lifetimes, lockout, limits, how often streams poll.
+"""The console's own knobs: session lifetimes, login limits, how often streams poll.
 
 Defaults fit one office; tests shorten the polling and the limits where they need to.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+from bot.console.ratelimit import LoginLimits
 
 
 @dataclass(frozen=True)
 class ConsoleConfig:
     session_idle: timedelta = timedelta(hours=8)
     session_max_age: timedelta = timedelta(hours=12)
-    max_failed_logins: int = 5
-    lockout: timedelta = timedelta(minutes=15)
-    # Login attempts per client address per minute, whatever the username (guessing names).
-    login_attempts_per_minute: int = 20
+    # Login throttling (bot/console/ratelimit.py): per address, per (account, address) with
+    # growing delays, per account from unknown addresses. Never a lockout.
+    login: LoginLimits = field(default_factory=LoginLimits)
     reply_max_chars: int = 2000
     # Server-side polling behind the event streams: queue from the database, transcript from
     # Rasa's tracker. Well under the 2 s (queue) and 1 s (new user message) the console promises.

@@ -77,6 +77,7 @@ def current_counsellor(
         token_hash=row.token_hash, csrf_token=csrf_token_for(token),
     )  # fmt: skip
     db.commit()  # end the read transaction; nothing here is held for the rest of the request
+    request.state.console_user = user  # for the audit entry of a refusal (app.py)
     return user
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, validator
 
 from bot.store.handoffs import OUTCOMES
-from bot.store.models import Handoff
+from bot.store.models import AuditEntry, Handoff
 
 Outcome = Literal["answered", "referred", "no_response", "other"]
 assert set(Outcome.__args__) == set(OUTCOMES)  # type: ignore[attr-defined]
@@ -124,6 +124,16 @@ class ActionOut(BaseModel):
     user_notified: bool = True
 
 
+class RemovedOut(BaseModel):
+    original: str  # as the counsellor typed it ("" when it cannot be told apart)
+    placeholder: str
+
+
+class ReplyOut(ActionOut):
+    text: str  # as stored and sent: redacted
+    removed: list[RemovedOut] = []
+
+
 class StandardText(BaseModel):
     key: str
     label: str
@@ -137,11 +147,43 @@ class StandardTextsOut(BaseModel):
 
 
 class AuditOut(BaseModel):
+    id: int
     at: datetime
     actor: str
     action: str
     handoff_id: str | None
+    # the conversation's keyed pseudonym: which rows are about the same person, never who
+    conversation_ref: str | None
     detail: str | None
+    hash: str
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditOut:
+        return cls(
+            id=entry.id, at=as_utc(entry.at), actor=entry.actor, action=entry.action,
+            handoff_id=entry.handoff_id, conversation_ref=entry.conversation_ref,
+            detail=entry.detail, hash=entry.hash,
+        )  # fmt: skip
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditOut]
+    more: bool  # older entries match too: ask again with before_id = the last id
+    actors: list[str]
+    actions: list[str]
+
+
+class AuditChainOut(BaseModel):
+    ok: bool
+    rows: int
+    first_id: int | None
+    last_id: int | None
+    head: str | None
+    checkpoints: int
+    append_only: bool
+    broken_id: int | None
+    problem: str | None
+    summary: str
 
 
 class Health(BaseModel):

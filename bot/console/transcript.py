@@ -64,9 +64,25 @@ def to_turn(seq: int, event: dict[str, Any]) -> Turn | None:
     return None
 
 
-def turns_from_tracker(tracker: dict[str, Any] | None, *, after: int = 0) -> list[Turn]:
-    """The transcript's turns with ``seq >= after``."""
+def visible_events(tracker: dict[str, Any] | None, until: float | None = None) -> list[Any]:
+    """The tracker's events a reader may see: all of them, or (``until``, epoch seconds) the
+    ones up to that moment. The cut is a prefix: nothing after the first later event shows,
+    whatever its own timestamp says."""
     events = (tracker or {}).get("events") or []
+    if until is None:
+        return list(events)
+    for index, event in enumerate(events):
+        at = _float(event.get("timestamp")) if isinstance(event, dict) else None
+        if at is not None and at > until:
+            return list(events[:index])
+    return list(events)
+
+
+def turns_from_tracker(
+    tracker: dict[str, Any] | None, *, after: int = 0, until: float | None = None
+) -> list[Turn]:
+    """The transcript's turns with ``seq >= after`` (and, with ``until``, up to that moment)."""
+    events = visible_events(tracker, until)
     turns: list[Turn] = []
     for seq, event in enumerate(events):
         if seq < after or not isinstance(event, dict):
@@ -77,5 +93,5 @@ def turns_from_tracker(tracker: dict[str, Any] | None, *, after: int = 0) -> lis
     return turns
 
 
-def event_count(tracker: dict[str, Any] | None) -> int:
-    return len((tracker or {}).get("events") or [])
+def event_count(tracker: dict[str, Any] | None, until: float | None = None) -> int:
+    return len(visible_events(tracker, until))

@@ -5,12 +5,10 @@ No web framework and no Rasa here: the console and its command line both use the
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.store.models import Counsellor, utcnow
+from bot.store.models import Counsellor
 
 ROLES = ("counsellor", "admin")
 
@@ -44,54 +42,9 @@ def create_counsellor(
 
 
 def set_password(session: Session, *, counsellor_id: int, password_hash: str) -> None:
-    """A new password also lifts a lockout."""
+    """A new hash: a new password, or the same one rehashed at today's cost after a login.
+    Sessions are left alone (a rehash must not log the counsellor out)."""
     session.execute(
-        update(Counsellor)
-        .where(Counsellor.id == counsellor_id)
-        .values(password_hash=password_hash, failed_logins=0, locked_until=None)
-    )
-    session.commit()
-
-
-def is_locked(counsellor: Counsellor, *, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return counsellor.locked_until is not None and counsellor.locked_until > now
-
-
-def record_failed_login(
-    session: Session,
-    *,
-    counsellor_id: int,
-    max_failures: int,
-    lockout: timedelta,
-) -> bool:
-    """Count a wrong password; lock the account at ``max_failures``. True if now locked.
-
-    The increment happens in SQL so parallel guesses cannot lose a count.
-    """
-    session.execute(
-        update(Counsellor)
-        .where(Counsellor.id == counsellor_id)
-        .values(failed_logins=Counsellor.failed_logins + 1)
-    )
-    failures = session.execute(
-        select(Counsellor.failed_logins).where(Counsellor.id == counsellor_id)
-    ).scalar_one()
-    locked = failures >= max_failures
-    if locked:
-        session.execute(
-            update(Counsellor)
-            .where(Counsellor.id == counsellor_id)
-            .values(locked_until=utcnow() + lockout, failed_logins=0)
-        )
-    session.commit()
-    return locked
-
-
-def record_successful_login(session: Session, *, counsellor_id: int) -> None:
-    session.execute(
-        update(Counsellor)
-        .where(Counsellor.id == counsellor_id)
-        .values(failed_logins=0, locked_until=None)
+        update(Counsellor).where(Counsellor.id == counsellor_id).values(password_hash=password_hash)
     )
     session.commit()

@@ -19,7 +19,9 @@ from bot.store.models import Base
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    kwargs: dict = {"future": True, "pool_pre_ping": True}
+    """The engine for ``url``. ``hide_parameters``: an error's text (logged by whoever catches
+    it) never carries the statement's parameters, which can be message text or ids."""
+    kwargs: dict = {"future": True, "pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
     engine = create_engine(url, **kwargs)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from bot.store import audit as audit_log
 from bot.store.models import AuditEntry, Handoff, HandoffStatus, Priority, utcnow
 
 
@@ -17,15 +20,12 @@ def audit(
     conversation_id: str | None = None,
     detail: str | None = None,
 ) -> None:
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action=action,
-            handoff_id=handoff_id,
-            conversation_id=conversation_id,
-            detail=detail,
-        )
-    )
+    """An audit row in the caller's transaction (bot/store/audit.py: chained, and the
+    conversation only as a keyed pseudonym). Never message text in ``detail``."""
+    audit_log.append(
+        session, actor=actor, action=action, handoff_id=handoff_id,
+        conversation_id=conversation_id, detail=detail,
+    )  # fmt: skip
 
 
 def open_handoff_for(session: Session, *, conversation_id: str) -> Handoff | None:
@@ -155,8 +155,9 @@ def close_handoff(
 ) -> bool:
     """An open handoff -> closed with an outcome.
 
-    A waiting one may be closed by any counsellor (nobody owns it yet); a claimed one only by
-    the counsellor who claimed it, or with ``any_claimer`` (an admin).
+    Only a claimed one, by the counsellor who claimed it; with ``any_claimer`` (an admin) any
+    open one, a waiting one too. (Anyone closing a waiting handoff would take the person out of
+    the queue unseen, and used to buy read access to the conversation.)
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -166,7 +167,7 @@ def close_handoff(
     )
     if not any_claimer:
         statement = statement.where(
-            (Handoff.status == HandoffStatus.WAITING) | (Handoff.claimed_by == actor)
+            Handoff.status == HandoffStatus.CLAIMED, Handoff.claimed_by == actor
         )
     result = session.execute(
         statement.values(status=HandoffStatus.CLOSED, closed_by=actor, closed_at=now,
@@ -181,10 +182,34 @@ def close_handoff(
 
 
 def audit_entries(
-    session: Session, *, handoff_id: str | None = None, limit: int = 200
+    session: Session,
+    *,
+    handoff_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 200,
 ) -> list[AuditEntry]:
-    """The newest audit entries, of one handoff or of all."""
-    statement = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    """The newest audit entries matching the filters (``before_id``: the next page)."""
+    statement = select(AuditEntry).order_by(AuditEntry.id.desc())
     if handoff_id is not None:
         statement = statement.where(AuditEntry.handoff_id == handoff_id)
+    if actor is not None:
+        statement = statement.where(AuditEntry.actor == actor)
+    if action is not None:
+        statement = statement.where(AuditEntry.action == action)
+    if since is not None:
+        statement = statement.where(AuditEntry.at >= since)
+    if until is not None:
+        statement = statement.where(AuditEntry.at < until)
+    if before_id is not None:
+        statement = statement.where(AuditEntry.id < before_id)
     return list(session.execute(statement.limit(limit)).scalars())
+
+
+def audit_actors(session: Session) -> list[str]:
+    """Everyone who appears in the audit log (the admin screen's filter)."""
+    return list(session.execute(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor))
+                .scalars())  # fmt: skip

@@ -82,6 +82,14 @@ class TrackerCache:
         self._kept.move_to_end(sender_id)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
+        # past the time limit an entry is never handed out: not kept in memory either (a
+        # conversation deleted through another server is gone from here within that time)
+        now = time.monotonic()
+        while self._kept:
+            oldest = next(iter(self._kept.values()))
+            if now - oldest.kept_at <= self.seconds:
+                break
+            self._kept.popitem(last=False)
 
     def take(self, sender_id: str) -> _Kept | None:
         """The kept entry (removed from the cache), if it is recent and its tracker unchanged."""
@@ -102,6 +110,16 @@ class TrackerCache:
 
     def __len__(self) -> int:
         return len(self._kept)
+
+
+def forget(store: Any, sender_id: str) -> None:
+    """Drop the kept tracker of a conversation that was deleted (bot/deletion.py), from the
+    store and from any store it wraps (Rasa's FailSafeTrackerStore)."""
+    while store is not None:
+        cache = getattr(store, "__dict__", {}).get("_tracker_cache")
+        if cache is not None:
+            cache.forget(sender_id)
+        store = getattr(store, "_tracker_store", None)
 
 
 def _settings() -> tuple[int, float, bool]:

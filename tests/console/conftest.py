@@ -3,6 +3,7 @@ the app under a TestClient, accounts and handoffs made the way the project makes
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -113,11 +114,18 @@ def client(settings: Settings, fake_rasa: FakeRasa) -> Iterator[TestClient]:
         yield test_client
 
 
+@functools.lru_cache(maxsize=8)
+def password_hash_of(password: str) -> str:
+    """One real hash per password for the whole run: at today's cost (N=2^17) each takes about
+    0.6 s, and the tests make many accounts with the same password."""
+    return hash_password(password)
+
+
 def add_account(settings: Settings, username: str, role: str = "counsellor",
                 password: str = PASSWORD) -> None:  # fmt: skip
     with session(settings.database_url) as db:
         counsellors.create_counsellor(
-            db, username=username, password_hash=hash_password(password), role=role
+            db, username=username, password_hash=password_hash_of(password), role=role
         )
 
 

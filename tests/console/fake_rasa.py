@@ -62,10 +62,13 @@ class FakeRasa:
         language: str = "sv",
         intent: str = "nlu_fallback",
         channel: str = "socketio",
+        at: float | None = None,
     ) -> None:
-        """A user's message as Rasa logs it (also while the conversation is paused)."""
+        """A user's message as Rasa logs it (also while the conversation is paused); ``at``:
+        its timestamp (default now)."""
         self._append(conversation_id, {
-            "event": "user", "timestamp": time.time(), "text": text, "input_channel": channel,
+            "event": "user", "timestamp": time.time() if at is None else at, "text": text,
+            "input_channel": channel,
             "parse_data": {
                 "text": text, "intent": {"name": intent, "confidence": 0.93},
                 "language": {"name": language, "confidence": 0.97}, "entities": [],

@@ -93,43 +93,28 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(
     assert client.get("/console/api/me").status_code == 401
 
 
-def test_lockout_after_five_failures(client: TestClient, settings: Settings) -> None:
-    add_account(settings, "anna")
-    for _ in range(5):
-        r = client.post("/console/api/login", json={"username": "anna", "password": "guess-guess"})
-        assert r.status_code == 401
-    # Locked: even the right password is refused now.
-    locked = client.post("/console/api/login", json={"username": "anna", "password": PASSWORD})
-    assert locked.status_code == 429
-    with session(settings.database_url) as db:
-        account = db.execute(select(Counsellor).where(Counsellor.username == "anna")).scalar_one()
-        assert account.locked_until is not None and account.locked_until > utcnow()
-        # The lockout ends by itself.
-        db.execute(update(Counsellor).values(locked_until=utcnow() - timedelta(seconds=1)))
-        db.commit()
-    assert login(client, "anna")
-    with session(settings.database_url) as db:
-        assert db.execute(select(Counsellor.failed_logins)).scalar_one() == 0
-
-
-def test_login_attempts_are_rate_limited_per_address_whatever_the_username(
+def test_login_attempts_are_limited_per_address_whatever_the_username(
     settings: Settings, fake_rasa: FakeRasa
 ) -> None:
-    """Guessing across many usernames (each below its own lockout) hits the address limit."""
+    """Guessing across many usernames (each below its own limit) hits the address limit; the
+    answer is the wrong-password one, and no account is locked by it."""
     from dataclasses import replace
 
+    from bot.console.ratelimit import LoginLimits
+
     add_account(settings, "anna")
-    config = replace(TEST_CONFIG, login_attempts_per_minute=4)
+    config = replace(TEST_CONFIG, login=LoginLimits(per_address_per_minute=4))
     app = create_app(settings, rasa=PooledRasaAPI(fake_rasa.url, JWT_SECRET), config=config)
     with ConsoleClient(app) as client:
+        answers = []
         for name in ("bert", "cilla", "dan", "eva"):
             r = client.post("/console/api/login", json={"username": name, "password": PASSWORD})
             assert r.status_code == 401
+            answers.append(r.json())
         # Over the limit: refused before the password is even looked at, the right one too.
         r = client.post("/console/api/login", json={"username": "anna", "password": PASSWORD})
-        assert r.status_code == 429 and "set-cookie" not in r.headers
-    with session(settings.database_url) as db:  # no account was locked by this
-        assert db.execute(select(Counsellor.locked_until)).scalar_one() is None
+        assert r.status_code == 401 and "set-cookie" not in r.headers
+        assert r.json() == answers[0]
 
 
 def test_expired_session_is_refused(client: TestClient, settings: Settings) -> None:
@@ -601,7 +586,7 @@ def test_create_user_command(tmp_path: Path) -> None:
         accounts = db.execute(select(Counsellor)).scalars().all()
     assert [(a.username, a.role) for a in accounts] == [("chef", "admin")]  # no default account
     stored = accounts[0].password_hash
-    assert stored.startswith("scrypt$16384$8$1$") and PASSWORD not in stored
+    assert stored.startswith("scrypt$131072$8$1$") and PASSWORD not in stored
     assert verify_password(PASSWORD, stored) and not verify_password(PASSWORD + "x", stored)
 
 
@@ -615,19 +600,6 @@ def test_the_projects_content_has_the_console_texts() -> None:
                 "console_closing"):  # fmt: skip
         for lang in ("sv", "en"):
             assert content.text(key, lang).strip(), (key, lang)
-
-
-def test_a_waiting_handoff_can_be_closed_and_read_afterwards_by_who_closed_it(
-    client: TestClient, settings: Settings, fake_rasa: FakeRasa
-) -> None:
-    add_account(settings, "anna")
-    csrf = login(client, "anna")
-    escalated = escalate(settings, fake_rasa)
-    base = f"/console/api/handoffs/{escalated.handoff_id}"
-    r = post(client, f"{base}/close", csrf, json={"outcome": "no_response"})
-    assert r.status_code == 200 and r.json()["handoff"]["status"] == "closed"
-    assert not fake_rasa.paused(escalated.conversation_id)
-    assert client.get(base).status_code == 200
 
 
 def test_other_parts_of_the_project_can_add_routes_and_get_the_same_headers(

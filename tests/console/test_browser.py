@@ -32,13 +32,16 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy import text as sql
 
 from bot.run import Stack, service_env, wait_http
 from bot.settings import ROOT, Settings
+from bot.store.audit import audit_key
 from bot.store.db import session
 from bot.store.models import AuditEntry, Handoff
 from tests.console.conftest import JWT_SECRET, PASSWORD, escalate
 from tests.console.fake_rasa import FakeRasa
+from tests.helpers import widget_conversation
 
 pytestmark = pytest.mark.browser
 
@@ -72,6 +75,8 @@ def console(settings: Settings, fake_rasa: FakeRasa, tmp_path: Path) -> Iterator
         "BIND_HOST": "127.0.0.1", "RASA_URL": fake_rasa.url, "RASA_JWT_SECRET": JWT_SECRET,
         "CONTENT_DIR": str(settings.content_dir), "VAR_DIR": str(tmp_path),
         "PYTHONUNBUFFERED": "1",
+        # the same key as this process (which writes escalations as the action server would)
+        "AUDIT_KEY": audit_key().decode(),
     }  # fmt: skip
     made = subprocess.run(
         [sys.executable, "-m", "bot.console", "create-user", "--username", "anna", "--role",
@@ -202,6 +207,16 @@ def test_counsellor_takes_over_a_conversation_in_chromium(
         delays["user_message_to_console_s"] = seen_at(page, f"turn:{answer}") - started
         assert delays["user_message_to_console_s"] < 1.0
 
+        # An identifier in a reply is taken out before it is stored and sent; the counsellor
+        # is told what went.
+        page.fill("#reply-text", "Ring mig på 070-123 45 67 i eftermiddag.")
+        page.click("#reply-send")
+        transcript.locator("li.counsellor", has_text="Ring mig på [telefon] i eftermiddag.").wait_for()
+        expect(page.locator("#conversation-notice")).to_contain_text("070-123 45 67 → [telefon]")
+        page.screenshot(path=str(SCREENSHOT.with_name("console-redacted.png")))
+        assert fake_rasa.delivered_to(escalated.conversation_id)[-1].event["text"] == (
+            "Ring mig på [telefon] i eftermiddag.")  # fmt: skip
+
         # An XSS payload typed by the counsellor is also just text, in the console.
         payload = "<script>alert(2)</script><img src=x onerror=alert(3)>"
         page.fill("#reply-text", payload)
@@ -236,6 +251,98 @@ def test_counsellor_takes_over_a_conversation_in_chromium(
     assert [p for p in problems if startup_probe not in p] == [], problems
     DELAYS.write_text(json.dumps(delays, indent=2))
     print(f"\nmeasured delays: {json.dumps(delays)}")
+
+
+def test_an_admin_reads_the_audit_log_and_sees_the_chain_break_in_chromium(
+    console: Console, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    """The audit log's screen (issue 20): filters by counsellor, action and date; the chain's
+    state, which turns red when someone with database access rewrites a row."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.console.conftest import add_account
+
+    add_account(settings, "chef", role="admin")
+    add_account(settings, "bert")
+    escalated = escalate(settings, fake_rasa)
+    anna = httpx.post(f"{console.url}/console/api/login",
+                      json={"username": "anna", "password": PASSWORD}, timeout=30)  # fmt: skip
+    headers = {"Cookie": f"console_session={anna.cookies['console_session']}",
+               "X-CSRF-Token": anna.json()["csrf_token"]}  # fmt: skip
+    base = f"{console.url}/console/api/handoffs/{escalated.handoff_id}"
+    assert httpx.get(base, headers=headers, timeout=30).status_code == 200
+    assert httpx.post(f"{base}/claim", headers=headers, timeout=30).status_code == 200
+    bert = httpx.post(f"{console.url}/console/api/login",
+                      json={"username": "bert", "password": PASSWORD}, timeout=30)  # fmt: skip
+    assert httpx.get(base, headers={"Cookie": f"console_session={bert.cookies['console_session']}"},
+                     timeout=30).status_code == 403  # fmt: skip
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{console.url}/console")
+        page.fill("#login-username", "chef")
+        page.fill("#login-password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_selector("#app-view", state="visible")
+        page.click("#audit-button")
+        page.wait_for_selector("#audit-view", state="visible")
+        expect(page.locator("#audit-chain")).to_have_class("chain ok")
+        expect(page.locator("#audit-chain")).to_contain_text("Chain intact")
+        rows = page.locator("#audit-body tr")
+        expect(rows.first).to_be_visible()
+        expect(page.locator("#audit-body tr.action-refused")).to_contain_text("bert")
+
+        page.select_option("#audit-actor", "anna")
+        page.click("#audit-apply")
+        expect(rows).to_have_count(3)  # newest first: claim, open, login
+        assert [rows.nth(i).locator("td").nth(3).inner_text() for i in range(3)] == [
+            "claim", "open", "login"]  # fmt: skip
+        # one conversation, one pseudonym, whichever process wrote the row; never its id
+        refs = {rows.nth(i).locator("td").nth(5).get_attribute("title") for i in range(2)}
+        with session(settings.database_url) as db:
+            escalated_ref = db.execute(select(AuditEntry.conversation_ref)
+                                       .where(AuditEntry.action == "escalate")).scalar_one()  # fmt: skip
+        assert refs == {escalated_ref} and escalated.conversation_id not in page.content()
+        page.select_option("#audit-action", "claim")
+        page.click("#audit-apply")
+        expect(rows).to_have_count(1)
+        assert rows.first.locator("td").nth(4).inner_text() == escalated.handoff_id[:8]
+        page.click("#audit-clear")
+        page.fill("#audit-since", "2099-01-01")
+        page.click("#audit-apply")
+        page.locator("#audit-empty").wait_for(state="visible")
+        page.click("#audit-clear")
+        expect(rows.first).to_be_visible()
+        page.screenshot(path=str(SCREENSHOT.with_name("console-audit.png")), full_page=True)
+
+        # someone with the database's credentials drops the triggers and rewrites who read it
+        with session(settings.database_url) as db:
+            opened = db.execute(select(AuditEntry.id).where(AuditEntry.action == "open")
+                                ).scalar_one()  # fmt: skip
+            db.execute(sql("DROP TRIGGER audit_log_no_update"))
+            db.execute(sql("UPDATE audit_log SET actor = 'bert' WHERE id = :i"), {"i": opened})
+            db.commit()
+        page.click("#audit-chain-check")
+        expect(page.locator("#audit-chain")).to_have_class("chain broken")
+        expect(page.locator("#audit-chain")).to_contain_text(f"BROKEN at entry {opened}")
+        expect(page.locator("#audit-chain-detail")).to_contain_text("changed")
+        expect(page.locator(f"#audit-body tr[data-id='{opened}']")).to_have_class(
+            "action-open chain-broken")  # the table is read again, the broken entry marked
+        expect(page.locator(f"#audit-body tr[data-id='{opened}']")).to_contain_text("bert")
+        page.screenshot(path=str(SCREENSHOT.with_name("console-audit-broken.png")), full_page=True)
+        page.click("#queue-button")
+        page.wait_for_selector("#app-view", state="visible")
+        browser.close()
+    startup_probe = "the server responded with a status of 401"
+    assert [p for p in problems if startup_probe not in p] == [], problems
+    # the admin's reads of the log are in the log
+    with session(settings.database_url) as db:
+        reads = db.execute(select(AuditEntry.action).where(AuditEntry.actor == "chef")).scalars()
+        assert {"audit_read", "audit_verify"} <= set(reads)
 
 
 # -- the real stack ---------------------------------------------------------------------------
@@ -276,11 +383,11 @@ class SocketUser:
             self._cond.notify_all()
 
     def start_session(self) -> str:
-        """A new conversation; its id (the server issues it inside a signed token)."""
+        """A new conversation; its session token (an opaque handle the server maps to it)."""
         self.sio.emit("session_request", {})
         with self._cond:
             assert self._cond.wait_for(lambda: self._token is not None, timeout=10)
-            return str(self._token).split(".")[1]
+            return str(self._token)
 
     def say(self, text: str) -> float:
         """Send without waiting for Rasa; the (wall clock) time it left."""
@@ -454,7 +561,11 @@ def test_escalation_while_the_console_is_down_is_kept_and_shown_when_it_is_back(
     texts = [t["text"] for t in detail.json()["turns"] if t["kind"] == "user"]
     assert texts == ["Hur lång tid har jag på mig att överklaga?",
                      "jag vill prata med en människa"]  # fmt: skip
-    # Out of the way of the next test: closed with an outcome, the bot answers again.
+    # Out of the way of the next test: claimed (only what one claimed is closed) and closed
+    # with an outcome, the bot answers again.
+    claimed = httpx.post(f"{url}/console/api/handoffs/{row['id']}/claim",
+                         headers={**headers, "X-CSRF-Token": csrf}, timeout=30)  # fmt: skip
+    assert claimed.status_code == 200, claimed.text
     closed = httpx.post(f"{url}/console/api/handoffs/{row['id']}/close",
                         json={"outcome": "no_response"},
                         headers={**headers, "X-CSRF-Token": csrf}, timeout=30)  # fmt: skip
@@ -474,7 +585,7 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
     delays: dict[str, float] = {}
     user = SocketUser(stack.settings.rasa_url, origin=url)
     try:
-        conversation_id = user.start_session()
+        conversation_id = widget_conversation(stack.settings.database_url, user.start_session())
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                          headless=True, timeout=30_000)  # fmt: skip
@@ -541,6 +652,13 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
             assert message["metadata"] == {"counsellor": True}  # not the counsellor's login name
             transcript.locator("li.counsellor", has_text=reply).wait_for()
 
+            # An identifier in a reply: the person gets a placeholder, the counsellor is told.
+            page.fill("#reply-text", "Ring mig på 070-123 45 67.")
+            page.click("#reply-send")
+            user.wait_for(lambda m: m.get("text") == "Ring mig på [telefon].")
+            expect(page.locator("#conversation-notice")).to_contain_text(
+                "070-123 45 67 → [telefon]")  # fmt: skip
+
             # The person answers: it shows in the console within a second.
             answer = "Tack! Kan jag få hjälp med överklagandet?"
             said = user.say(answer)
@@ -577,12 +695,32 @@ def test_a_person_asks_for_a_counsellor_and_gets_one_on_the_real_stack(stack: St
     startup_probe = "the server responded with a status of 401"
     assert [p for p in problems if startup_probe not in p] == [], problems
 
-    # Every open, claim, reply and hand-back is audited with who did it.
+    # Handed back: no live stream of the conversation any more (refused, and audited).
+    headers, _ = _api_login(url)
+    with httpx.stream("GET", f"{url}/console/api/handoffs/{handoff_id}/stream?after=0",
+                      headers=headers, timeout=30) as refused:  # fmt: skip
+        assert refused.status_code == 403
+
+    # Every open, stream, claim, reply and hand-back is audited with who did it.
     with session(stack.settings.database_url) as db:
         done = db.execute(
             select(AuditEntry.actor, AuditEntry.action).where(AuditEntry.handoff_id == handoff_id)
         ).all()
-    assert {("anna", a) for a in ("open", "claim", "reply", "hand_back")} <= set(done), done
+        stored = [json.loads(d).get("text") or "" for d in db.execute(
+            sql("SELECT data FROM events WHERE sender_id = :s"), {"s": conversation_id}
+        ).scalars()]  # fmt: skip
+        audit_dump = str(db.execute(sql("SELECT * FROM audit_log")).all())
+    assert {("anna", a) for a in ("open", "stream", "claim", "reply", "hand_back", "refused")} \
+        <= set(done), done
+    # the redacted reply is what Rasa stored; the audit log never names the conversation
+    assert "Ring mig på [telefon]." in stored
+    assert not [t for t in stored if "070-123 45 67" in t or "0701234567" in t]
+    assert conversation_id not in audit_dump
+    verified = subprocess.run(
+        [sys.executable, "-m", "bot.console", "audit-verify"], cwd=ROOT, capture_output=True,
+        text=True, timeout=60, env={**service_env(stack.settings), "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert verified.returncode == 0 and "chain intact" in verified.stdout, verified.stderr
 
     # No message text in the console's log, no secret either.
     log = (stack.log_dir / "console.log").read_text(encoding="utf-8", errors="replace")

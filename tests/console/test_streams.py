@@ -217,3 +217,72 @@ def test_the_stream_ends_when_the_user_cancels_a_waiting_handoff(
         assert json.loads(data) == {"status": "cancelled"}
     finally:
         reader.close()
+
+
+def _stream_rows(settings: Settings, handoff_id: str) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy import select
+
+    from bot.store.db import session
+    from bot.store.models import AuditEntry
+
+    with session(settings.database_url) as db:
+        return [tuple(r) for r in db.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.detail)
+            .where(AuditEntry.handoff_id == handoff_id, AuditEntry.action == "stream")
+            .order_by(AuditEntry.id)
+        ).all()]  # fmt: skip
+
+
+def test_every_start_of_a_transcript_stream_is_audited_whatever_after_says(
+    served: Served, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    """Security review M4: ``?after=1`` or ``Last-Event-ID: 0`` streamed the whole transcript
+    (event 0 is the session start) without an audit entry."""
+    add_account(settings, "anna")
+    cookie, csrf = login(served.url, "anna")
+    escalated = escalate(settings, fake_rasa)
+    headers = {"Cookie": f"console_session={cookie}", "X-CSRF-Token": csrf}
+    base = f"{served.url}/console/api/handoffs/{escalated.handoff_id}"
+    assert httpx.post(f"{base}/claim", headers=headers).status_code == 200
+    for query, extra in (("?after=1", {}), ("", {"Last-Event-ID": "0"}), ("?after=0", {})):
+        reader = SSEReader(f"{base}/stream{query}", cookie, headers=extra)
+        try:
+            turns, _, _ = reader.next("turns")  # the transcript goes out: a read
+            assert "Jag vill prata med en människa" in [t["text"] for t in json.loads(turns)]
+        finally:
+            reader.close()
+    assert _stream_rows(settings, escalated.handoff_id) == [
+        ("anna", "stream", "after=1"), ("anna", "stream", "after=1"), ("anna", "stream", "after=0"),
+    ]
+
+
+def test_the_live_stream_ends_with_the_handoff_and_does_not_start_again(
+    served: Served, settings: Settings, fake_rasa: FakeRasa
+) -> None:
+    """Security review M3: whoever closed a handoff kept a live stream of the conversation."""
+    add_account(settings, "anna")
+    cookie, csrf = login(served.url, "anna")
+    escalated = escalate(settings, fake_rasa)
+    headers = {"Cookie": f"console_session={cookie}", "X-CSRF-Token": csrf}
+    base = f"{served.url}/console/api/handoffs/{escalated.handoff_id}"
+    assert httpx.post(f"{base}/claim", headers=headers).status_code == 200
+    reader = SSEReader(f"{base}/stream?after=0", cookie)
+    try:
+        reader.next("turns")
+        closed = httpx.post(f"{base}/close", json={"outcome": "answered"}, headers=headers)
+        assert closed.status_code == 200
+        # the last turns up to the end (the bot resumed), then the stream ends
+        data, _, _ = reader.next("ended", timeout=3.0)
+        assert json.loads(data) == {"status": "closed"}
+        reader.next("closed", timeout=3.0)
+    finally:
+        reader.close()
+    fake_rasa.user_says(escalated.conversation_id, "Senare: något annat")
+    again = SSEReader(f"{base}/stream?after=0", cookie)
+    try:
+        again.next("closed", timeout=5.0)
+        assert again.status == 403
+    finally:
+        again.close()
+    # reading it (not live) is still possible for the claimer, within CONSOLE_READ_HOURS
+    assert httpx.get(base, headers=headers).status_code == 200

@@ -34,6 +34,7 @@ from sqlalchemy import select
 
 from bot.channels.telegram import SECRET_HEADER
 from bot.content import load_content
+from bot.pseudonyms import telegram_conversation_id
 from bot.run import Stack, service_env, wait_http
 from bot.settings import ROOT, Settings, get_settings
 from bot.store.db import session
@@ -231,7 +232,7 @@ def test_a_telegram_user_asks_for_a_person_and_gets_a_counsellor(
             "telegram", "en", "request", "waiting"), row  # fmt: skip
         with session(stack.settings.database_url) as db:
             handoff = db.execute(select(Handoff).where(Handoff.id == row["id"])).scalar_one()
-            assert handoff.conversation_id == str(CHAT)
+            assert handoff.conversation_id == telegram_conversation_id(CHAT)
             created = handoff.created_at.replace(tzinfo=timezone.utc).timestamp()
         handoff_id = row["id"]
         delays["request_to_queue_s"] = shown - asked

@@ -22,8 +22,10 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from bot.channels.common import clean_text
+from bot.conversation_ids import rest_id as stored_rest_id
 from bot.store import retention
 from bot.store.db import get_engine, session
+from tests.helpers import widget_conversation
 from tests.privacy.conftest import ORIGIN, Console, Running, say
 from tests.widget.sockets import Client
 
@@ -76,7 +78,7 @@ async def widget_conversation(running: Running) -> tuple[str, list[dict]]:
     replies: list[dict] = []
     try:
         confirm = await client.session()
-        conversation_id = confirm["token"].split(".")[1]
+        conversation_id = widget_conversation(running.settings.database_url, confirm["token"])
         for i, message in enumerate(SOCKET_MESSAGES):
             ack = await client.say({"message": message, "metadata": {"language": "en"},
                                     "id": f"m{i}"})  # fmt: skip
@@ -119,8 +121,9 @@ def wait_for_handoff(running: Running, console: Console, conversation_id: str) -
 def test_identifiers_reach_neither_logs_nor_database(
     running: Running, console: Console, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rest_id = uuid.uuid4().hex
-    rest_replies = [say(running, rest_id, message) for message in REST_MESSAGES]
+    rest_sender = uuid.uuid4().hex
+    rest_id = stored_rest_id(rest_sender)  # the conversation as stored
+    rest_replies = [say(running, rest_sender, message) for message in REST_MESSAGES]
     assert all(rest_replies[:4]), "the bot stopped answering before the handoff"
     assert rest_replies[4] == []  # paused: waiting for a counsellor
     socket_id, socket_replies = asyncio.run(widget_conversation(running))
@@ -139,7 +142,7 @@ def test_identifiers_reach_neither_logs_nor_database(
     closed = console.post(f"/console/api/handoffs/{handoff_id}/close",
                           json={"outcome": "answered"})  # fmt: skip
     assert closed.status_code == 200, closed.text
-    assert say(running, rest_id, "Tack! Hur lång tid har jag på mig att överklaga?")
+    assert say(running, rest_sender, "Tack! Hur lång tid har jag på mig att överklaga?")
 
     # the database keeps placeholders, never the identifiers
     with session(running.settings.database_url) as db:
@@ -160,7 +163,7 @@ def test_identifiers_reach_neither_logs_nor_database(
         "redacted message": {clean_text(m) for m in REST_MESSAGES + SOCKET_MESSAGES
                              if any(i in m for i in IDENTIFIERS)},
         "counsellor reply": {REPLY},
-        "conversation id": {rest_id, socket_id},
+        "conversation id": {rest_sender, rest_id, socket_id},
         "name": {NAME},
     })  # fmt: skip
     logs = running.logs()

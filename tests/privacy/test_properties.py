@@ -27,6 +27,8 @@ from hypothesis import strategies as st
 from bot.channels.socketio import MAX_PACKET_BYTES
 from bot.store.db import session
 from bot.store.models import Handoff
+from bot.conversation_ids import rest_id
+from tests.helpers import widget_conversation
 from tests.privacy.conftest import ORIGIN, Console, Running, post_raw, say
 from tests.widget.sockets import Client
 
@@ -159,7 +161,8 @@ def test_rest_webhook_never_fails(running: Running, case: tuple[str, bytes]) -> 
         assert 400 <= status < 500 and json.loads(raw).get("error"), (status, raw[:200])
         count("REST webhook", f"refused {status}")
     # the same conversation (sender) goes on answering normally
-    goes_on(running, sender, say(running, sender, FOLLOW_UP, language="sv"), "REST webhook")
+    goes_on(running, rest_id(sender), say(running, sender, FOLLOW_UP, language="sv"),
+            "REST webhook")  # fmt: skip
 
 
 # -- socket.io ----------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ async def socket_case(running: Running, payload: Any) -> None:
                 replies.append(await again.next("bot_uttered", timeout=15))
         except asyncio.TimeoutError:
             pass
-        goes_on(running, token.split(".")[1], replies, test)
+        goes_on(running, widget_conversation(running.settings.database_url, token), replies, test)
     finally:
         await again.close()
 
@@ -309,7 +312,7 @@ def claimed(running: Running, console: Console) -> tuple[str, str]:
     say(running, conversation_id, "jag vill prata med en människa")
     with session(running.settings.database_url) as db:
         handoff_id = db.query(Handoff.id).filter(
-            Handoff.conversation_id == conversation_id).scalar()  # fmt: skip
+            Handoff.conversation_id == rest_id(conversation_id)).scalar()  # fmt: skip
     assert handoff_id, "no handoff"
     assert console.post(f"/console/api/handoffs/{handoff_id}/claim").status_code == 200
     return conversation_id, handoff_id

@@ -81,6 +81,30 @@ class FakeBotAPI:
         if self._loop is not None and self._new_update is not None:
             self._loop.call_soon_threadsafe(self._new_update.set)
 
+    def deliver(self, update: dict[str, Any], url: str, secret: str, *, every: float = 0.2,
+                attempts: int = 20, before_attempt: Any = None) -> list[int]:
+        """Telegram's side of a webhook: POST the update (with the secret) until it is
+        answered with a 2xx, waiting ``every`` seconds after a failure, as Telegram delivers an
+        update again. ``before_attempt(n)`` runs before attempt n (1, 2, ...). The statuses
+        (599 for no answer)."""
+        import httpx
+
+        statuses: list[int] = []
+        with httpx.Client(timeout=60) as client:
+            for attempt in range(1, attempts + 1):
+                if before_attempt is not None:
+                    before_attempt(attempt)
+                try:
+                    status = client.post(url, json=update, headers={
+                        "X-Telegram-Bot-Api-Secret-Token": secret}).status_code
+                except httpx.HTTPError:
+                    status = 599
+                statuses.append(status)
+                if 200 <= status < 300:
+                    break
+                time.sleep(every)
+        return statuses
+
     def recorded(self, method: str, chat_id: int | None = None, *, ok_only: bool = True) -> list[Call]:
         with self._lock:
             calls = list(self.calls)

@@ -19,10 +19,12 @@ import httpx
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot.channels.telegram import SECRET_HEADER, TelegramInput
+from bot.channels.telegram import ACK_WITHIN, SECRET_HEADER, TelegramInput
+from bot.pseudonyms import telegram_conversation_id
 from tests.telegram.fake_bot_api import FakeBotAPI, free_port
 
 SECRET = "test-secret_0123456789abcdefABCDEF"
+PSEUDONYM_KEY = "test-pseudonym-key_0123456789abcdefABCDEF"  # tests/telegram/conftest.py sets it
 Responder = Callable[[UserMessage], Awaitable[None]]
 
 
@@ -36,10 +38,12 @@ class Received:
 
 class ChannelServer:
     def __init__(self, api: FakeBotAPI, *, chat_interval: float = 1.0,
-                 webhook_url: str | None = None, responder: Responder | None = None) -> None:
+                 webhook_url: str | None = None, responder: Responder | None = None,
+                 database_url: str | None = None, ack_within: float = ACK_WITHIN) -> None:
         self.api = api
         self.channel = TelegramInput(api.token, SECRET, webhook_url, api.base_url,
-                                     chat_interval=chat_interval)
+                                     chat_interval=chat_interval, database_url=database_url,
+                                     ack_within=ack_within)  # fmt: skip
         self.port = free_port()
         self.responder = responder
         self.received: list[Received] = []
@@ -129,7 +133,8 @@ class ChannelServer:
 
     def texts_for(self, chat_id: int) -> list[str]:
         with self._lock:
-            return [r.text for r in self.received if r.sender_id == str(chat_id)]
+            conversation = telegram_conversation_id(chat_id)
+            return [r.text for r in self.received if r.sender_id == conversation]
 
     def all_received(self) -> list[Received]:
         with self._lock:

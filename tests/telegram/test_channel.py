@@ -26,6 +26,7 @@ from bot.channels.telegram import (
     poll,
 )
 from bot.content import load_content
+from bot.pseudonyms import telegram_conversation_id
 from bot.settings import get_settings
 from tests.telegram import updates as u
 from tests.telegram.fake_bot_api import FakeBotAPI
@@ -66,7 +67,10 @@ def test_text_reaches_rasa_cleaned_with_language_and_answer_is_sent(
     assert server.post(u.text_update(5001, text, language_code="ar")).status_code == 200
     fake_api.wait_for(lambda: fake_api.texts(5001))
     [received] = server.all_received()
-    assert received.sender_id == "5001" and received.input_channel == "telegram"
+    # stored under the pseudonym, never the Telegram id (issue 20, review L8)
+    assert received.sender_id == telegram_conversation_id(5001)
+    assert received.sender_id.startswith("tg:") and "5001" not in received.sender_id
+    assert received.input_channel == "telegram"
     assert received.metadata == {"language": "ar"}
     assert "9876" not in received.text and "[personnummer]" in received.text
     [sent] = fake_api.recorded("sendMessage", 5001)
@@ -245,18 +249,21 @@ def test_group_and_channel_chats_get_a_note_to_write_privately(
     assert fake_api.recorded("answerCallbackQuery")
 
 
-def test_webhook_answers_before_processing_finishes(make_server, fake_api: FakeBotAPI) -> None:
+def test_a_slow_turn_is_acknowledged_after_ack_within(make_server, fake_api: FakeBotAPI) -> None:
+    """The webhook answers when the turn is done (so a failed one can be delivered again,
+    tests/telegram/test_no_lost_update.py), but a turn still running after ``ack_within`` is
+    acknowledged, so that Telegram does not deliver it a second time meanwhile."""
     release = threading.Event()
 
     async def slow(message: UserMessage) -> None:
         await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
         await echo(message)
 
-    server = make_server(responder=slow)
+    server = make_server(responder=slow, ack_within=1.0)
     started = time.monotonic()
     reply = server.post(u.text_update(5008, "hej"))
     took = time.monotonic() - started
-    assert reply.status_code == 200 and took < 1.0
+    assert reply.status_code == 200 and 0.9 < took < 3.0, took
     fake_api.wait_for(lambda: server.texts_for(5008))  # handling has begun ...
     assert server.finished == []  # ... and not finished, yet Telegram has its 200
     assert fake_api.texts(5008) == []
@@ -387,12 +394,16 @@ def test_no_webhook_registered_without_a_url(make_server, fake_api: FakeBotAPI) 
 
 
 def test_output_channel_for_rasas_http_api(make_server, fake_api: FakeBotAPI) -> None:
-    """What a counsellor's reply goes through (output_channel=latest)."""
-    server = make_server()
+    """What a counsellor's reply goes through (output_channel=latest): addressed to the
+    conversation id (the pseudonym), sent to the chat the person wrote from."""
+    server = make_server(responder=echo)
+    server.post(u.text_update(5016, "hej"))
+    fake_api.wait_for(lambda: fake_api.texts(5016) == ["echo: hej"])
     out = server.channel.get_output_channel()
     assert isinstance(out, TelegramOutput) and out.name() == "telegram"
-    server.run(out.send_response("5016", {"text": "Hej, jag heter Sara och är rådgivare."}))
-    assert fake_api.texts(5016) == ["Hej, jag heter Sara och är rådgivare."]
+    server.run(out.send_response(telegram_conversation_id(5016),
+                                 {"text": "Hej, jag heter Sara och är rådgivare."}))  # fmt: skip
+    assert fake_api.texts(5016) == ["echo: hej", "Hej, jag heter Sara och är rådgivare."]
 
 
 def test_polling_feeds_updates_to_the_webhook_in_order(make_server, fake_api: FakeBotAPI) -> None:

@@ -41,9 +41,13 @@ CHANNEL_LOG = _Collect()
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ChannelServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelServer]:
+    from bot.store.db import init_db
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('telegram_properties') / 'channel.db'}"
+    init_db(url)
     api = FakeBotAPI().start()
-    running = ChannelServer(api, responder=None).start()
+    running = ChannelServer(api, responder=None, database_url=url).start()
     logging.getLogger("bot.channels.telegram").addHandler(CHANNEL_LOG)
     yield running
     logging.getLogger("bot.channels.telegram").removeHandler(CHANNEL_LOG)

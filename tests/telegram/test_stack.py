@@ -19,12 +19,13 @@ import pytest
 
 from bot.channels.telegram import SECRET_HEADER, make_bot, poll
 from bot.content import for_display, load_content
+from bot.pseudonyms import telegram_conversation_id
 from bot.rasa_api import RasaAPI
 from bot.run import Stack, service_env
 from bot.settings import Settings, get_settings
 from tests.telegram import updates as u
 from tests.telegram.fake_bot_api import FakeBotAPI, free_port
-from tests.telegram.harness import SECRET
+from tests.telegram.harness import PSEUDONYM_KEY, SECRET
 
 pytestmark = pytest.mark.slow
 PUBLIC_URL = "https://bot.example.org/webhooks/telegram/webhook"
@@ -55,6 +56,7 @@ def stack(api: FakeBotAPI, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         env.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
         env.setenv("TELEGRAM_WEBHOOK_URL", PUBLIC_URL)
         env.setenv("TELEGRAM_API_BASE_URL", api.base_url)
+        env.setenv("PSEUDONYM_KEY", PSEUDONYM_KEY)
         running = Stack(settings, log_dir=tmp / "logs", console=False)
         running.start(timeout=300)
         try:
@@ -177,7 +179,7 @@ def test_human_then_counsellor_reply_reaches_the_telegram_user(
     secret = service_env(stack.settings)["RASA_JWT_SECRET"]
     rasa = RasaAPI(stack.settings.rasa_url, secret, timeout=60)
     reply = "Hi, I am Sara, a counsellor. I have read your question.\n\n" + "More. " * 900
-    asyncio.run(rasa.say(str(chat), reply))
+    asyncio.run(rasa.say(telegram_conversation_id(chat), reply))
     texts = wait_texts(api, chat, count + 2)
     parts = texts[count:]
     assert len(parts) == 2 and parts[0].startswith("Hi, I am Sara")
@@ -190,7 +192,8 @@ def test_group_chat_gets_a_note_and_nothing_is_stored(stack: Stack, api: FakeBot
     post(stack, u.group_update(group, "hur överklagar jag?", language_code="sv"))
     assert wait_texts(api, group, 1) == [content_text("private_only", "sv")]
     secret = service_env(stack.settings)["RASA_JWT_SECRET"]
-    tracker = asyncio.run(RasaAPI(stack.settings.rasa_url, secret).tracker(str(group)))
+    tracker = asyncio.run(RasaAPI(stack.settings.rasa_url, secret).tracker(
+        telegram_conversation_id(group)))
     assert not [e for e in tracker.get("events", []) if e.get("event") == "user"]
 
 
@@ -247,7 +250,7 @@ def test_polling_command_make_telegram_polling(
 def test_the_rest_channel_still_works_beside_telegram(stack: Stack) -> None:
     reply = httpx.post(f"{stack.settings.rasa_url}/webhooks/rest/webhook",
                        content=json.dumps({"sender": "rest-710080", "message": "hej"}),
-                       timeout=30)  # fmt: skip
+                       headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
     assert reply.status_code == 200 and reply.json()
 
 
@@ -267,7 +270,7 @@ def test_delete_asks_then_deletes_the_conversation(stack: Stack, api: FakeBotAPI
     rasa = RasaAPI(stack.settings.rasa_url, secret, timeout=60)
 
     def user_turns() -> list[dict]:
-        tracker = asyncio.run(rasa.tracker(str(chat)))
+        tracker = asyncio.run(rasa.tracker(telegram_conversation_id(chat)))
         return [e for e in tracker.get("events") or [] if e.get("event") == "user"]
 
     deadline = time.monotonic() + 60
@@ -291,7 +294,8 @@ def test_media_and_edits_get_the_kind_answer_in_the_users_language(
     assert all(t.startswith("\u200f") for t in texts)  # right-to-left
     # nothing reached Rasa: no conversation was started for these
     secret = service_env(stack.settings)["RASA_JWT_SECRET"]
-    tracker = asyncio.run(RasaAPI(stack.settings.rasa_url, secret).tracker(str(chat)))
+    tracker = asyncio.run(RasaAPI(stack.settings.rasa_url, secret).tracker(
+        telegram_conversation_id(chat)))
     assert not [e for e in tracker.get("events") or [] if e.get("event") == "user"]
 
 
@@ -351,6 +355,35 @@ def test_latency_webhook_answer_and_first_message(
               f"max {first_send[-1] * 1000:.0f} ms")
     assert answered[5] < 0.5 and answered[-1] < 2.0
     assert first_send[-1] < 20
+
+
+def test_no_table_and_no_log_holds_a_telegram_id(stack: Stack, api: FakeBotAPI) -> None:
+    """After the conversations above (handoff included): the Telegram user ids are the key of
+    nothing stored and appear in no column of any table, nor in any log (issue 20, L8)."""
+    from sqlalchemy import inspect, text
+
+    from bot.store.db import get_engine, session
+    from bot.store.models import Handoff
+
+    chat = 710130
+    post(stack, u.text_update(chat, "/human", language_code="en"))
+    wait_texts(api, chat, 1)
+    engine = get_engine(stack.settings.database_url)
+    with engine.connect() as connection:
+        stored = "\n".join(
+            str(v) for table in inspect(engine).get_table_names()
+            for row in connection.execute(text(f'SELECT * FROM "{table}"')) for v in row
+        )  # fmt: skip
+    with session(stack.settings.database_url) as db:
+        handoffs = [h.conversation_id for h in db.query(Handoff).all()]
+    assert telegram_conversation_id(chat) in handoffs
+    assert handoffs and all(h.startswith("tg:") for h in handoffs)
+    chats = {c.params.get("chat_id") for c in api.recorded("sendMessage")} - {None}
+    assert len(chats) >= 3
+    logs = "\n".join(p.read_text(errors="replace") for p in stack.log_dir.rglob("*.log"))
+    for chat_id in chats:
+        assert str(chat_id) not in stored, chat_id
+        assert str(chat_id) not in logs, chat_id
 
 
 def test_an_update_delivered_again_after_a_restart_is_answered_once(

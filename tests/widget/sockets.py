@@ -41,7 +41,7 @@ async def bounded(awaitable: Awaitable[Any], timeout: float = TIMEOUT) -> Any:
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("0.0.0.0", 0))
         return s.getsockname()[1]
 
 
@@ -67,7 +67,8 @@ class StandInAgent:
 
 
 @asynccontextmanager
-async def serve(channel: InputChannel, agent: Any | None = None) -> AsyncIterator[str]:
+async def serve(channel: InputChannel, agent: Any | None = None,
+                host: str = "127.0.0.1") -> AsyncIterator[str]:  # fmt: skip
     """The Rasa app with ``channel`` on a free port; yields its base URL.
 
     Stopped the way Sanic stops a server, but without its 15 s grace: listeners, then the
@@ -80,7 +81,7 @@ async def serve(channel: InputChannel, agent: Any | None = None) -> AsyncIterato
     port = free_port()
     before = asyncio.all_tasks()
     server = await bounded(
-        app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True,
+        app.create_server(host=host, port=port, return_asyncio_server=True,
                           access_log=False)  # fmt: skip
     )
     await bounded(server.startup())
@@ -117,7 +118,8 @@ class Client:
     def __init__(self) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
-        for name in ("session_confirm", "history", "bot_uttered", "user_echo"):
+        for name in ("session_confirm", "history", "bot_uttered", "user_echo", "session_ended",
+                     "session_unavailable"):  # fmt: skip
             self.sio.on(name, self._recorder(name))
 
     def _recorder(self, name: str):
@@ -145,6 +147,11 @@ class Client:
 
     async def session(self, token: Any = None) -> dict[str, Any]:
         await bounded(self.sio.emit("session_request", {} if token is None else {"token": token}))
+        return await self.next("session_confirm")
+
+    async def session_end(self, token: str) -> dict[str, Any]:
+        """ "Clear": the old session ends and a new one begins."""
+        await bounded(self.sio.emit("session_request", {"end": token}))
         return await self.next("session_confirm")
 
     async def say(self, data: Any) -> Any:

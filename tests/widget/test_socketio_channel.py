@@ -3,13 +3,17 @@
 Sessions are issued by the server and bound to the connection: forged tokens, guessed or
 reused ids get nobody into another person's conversation. Only configured origins connect;
 messages are limited in size and rate; a re-sent message is taken once; a resumed session gets
-its history; counsellor replies reach every tab of the conversation.
+its history; counsellor replies reach every tab of the conversation. Sessions live in a real
+SQLite database (bot/store/widget_sessions.py), one per test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import rasa.shared.utils.io
@@ -29,17 +33,36 @@ from bot.channels.socketio import (
     parse_origins,
 )
 from bot.settings import LANGUAGES, ROOT, SettingsError
+from bot.store import widget_sessions
+from bot.store.db import init_db, session
 from tests.widget.sockets import ORIGIN, SECRET, Client, StandInAgent, clients, serve
+
+DATABASE: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def database(tmp_path: Path) -> Iterator[str]:
+    """Each test's own sessions table."""
+    url = f"sqlite:///{tmp_path / 'sessions.db'}"
+    init_db(url)
+    DATABASE["url"] = url
+    yield url
+    DATABASE.clear()
 
 
 def channel(**overrides) -> SocketIOInput:
-    options = {"session_secret": SECRET, "allowed_origins": [ORIGIN]}
+    options = {"session_secret": SECRET, "allowed_origins": [ORIGIN],
+               "database_url": DATABASE["url"]}  # fmt: skip
     options.update(overrides)
     return SocketIOInput(**options)
 
 
 def conversation_of(token: str) -> str:
-    return token.split(".")[1]
+    """The conversation a live token opens (only the server knows it)."""
+    with session(DATABASE["url"]) as db:
+        live = widget_sessions.resume(db, token=token, days=30)
+    assert live is not None, "not a live session"
+    return live.conversation_id
 
 
 # -- the enter_room trap -----------------------------------------------------------------------
@@ -96,21 +119,24 @@ async def test_server_issues_the_session_and_a_token_resumes_it() -> None:
         async with clients(url) as [first]:
             confirm = await first.session()
             assert confirm["resumed"] is False
-            assert await first.say({"message": "hej", "id": "m1"}) == {"ok": True}
+            assert await first.say({"message": "hej", "id": "m1"}) == {"ok": True, "text": "hej"}
             assert (await first.next("bot_uttered"))["text"] == "reply to hej"
         async with clients(url) as [again]:
             resumed = await again.session(confirm["token"])
             history = await again.next("history")
             assert resumed == {"token": confirm["token"], "resumed": True}
-            assert await again.say({"message": "och sen?"}) == {"ok": True}
+            assert await again.say({"message": "och sen?"}) == {"ok": True, "text": "och sen?"}
+            conversation = conversation_of(confirm["token"])
     senders = {m.sender_id for m in agent.received}
-    assert senders == {conversation_of(confirm["token"])}
+    assert senders == {conversation}
+    assert conversation not in confirm["token"]  # the token does not name the conversation
     assert [m["text"] for m in history["messages"]] == ["hej", "reply to hej"]
     assert history["received"] == ["m1"]
 
 
-def forgeries(token: str) -> list[object]:
-    conversation, signature = token.split(".")[1:]
+def v1_forgeries(conversation: str) -> list[object]:
+    """Old-format tokens that are not genuine (the v1 format is still read, to migrate)."""
+    signature = SessionTokens(SECRET).token_for(conversation).split(".")[2]
     other = SessionTokens("another-secret-that-is-long-enough-0123456789")
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
     return [
@@ -122,7 +148,24 @@ def forgeries(token: str) -> list[object]:
         f"v1.{conversation.upper()}.{signature}",
         f"v1.{conversation}.{signature}.extra",
         f"v1.{conversation}.{signature[:-1]}\u0100",  # non-ASCII: hmac.compare_digest raises
-        "", "v1..", None, 42, ["v1", conversation, signature], {"token": token},
+        "", "v1..", None, 42, ["v1", conversation, signature],
+    ]  # fmt: skip
+
+
+def forgeries(token: str, conversation: str) -> list[object]:
+    handle = token.split(".", 1)[1]
+    flipped = handle[:-1] + ("A" if handle[-1] != "A" else "B")
+    return [
+        *v1_forgeries(conversation),
+        f"v2.{flipped}",  # one character changed
+        f"v2.{handle[:-1]}",  # one character short
+        f"v2.{handle}x",
+        f"v3.{handle}",
+        handle,  # without its prefix
+        f"v2.{widget_sessions.handle_hash(handle)}",  # what the database holds
+        f"v2.{handle[:-1]}\u0100",
+        f"v2.{secrets.token_urlsafe(32)}",  # well-formed, never issued
+        {"token": token},
     ]  # fmt: skip
 
 
@@ -131,14 +174,15 @@ async def test_forged_tokens_get_a_new_conversation_and_no_history() -> None:
     async with serve(channel(), agent) as url:
         async with clients(url) as [owner]:
             token = (await owner.session())["token"]
+            conversation = conversation_of(token)
             await owner.say({"message": "min hemlighet"})
-            for forged in forgeries(token):
+            for forged in forgeries(token, conversation):
                 async with clients(url) as [intruder]:
                     confirm = await intruder.session(forged)
                     assert confirm["resumed"] is False, forged
-                    assert conversation_of(confirm["token"]) != conversation_of(token)
+                    assert conversation_of(confirm["token"]) != conversation
                     assert await intruder.nothing("history", wait=0.2)
-    assert {m.sender_id for m in agent.received} == {conversation_of(token)}
+    assert {m.sender_id for m in agent.received} == {conversation}
 
 
 async def test_a_session_id_sent_with_a_message_is_ignored() -> None:
@@ -153,7 +197,7 @@ async def test_a_session_id_sent_with_a_message_is_ignored() -> None:
                 {"message": "hijack", "session_id": owner_id, "sender": owner_id,
                  "sender_id": owner_id, "room": owner_id}
             )  # fmt: skip
-            assert ack == {"ok": True}
+            assert ack == {"ok": True, "text": "hijack"}
             assert (await other.next("bot_uttered"))["text"] == "reply to hijack"
             assert await owner.nothing("bot_uttered")
             assert await owner.nothing("user_echo", wait=0.1)
@@ -208,10 +252,12 @@ async def test_texts_are_cleaned_and_metadata_is_only_the_language() -> None:
     async with serve(channel(), agent) as url, clients(url) as [client]:
         await client.session()
         long_text = "å" * (MAX_MESSAGE_CHARS + 500)
-        assert await client.say({"message": long_text}) == {"ok": True}
+        assert await client.say({"message": long_text}) == {
+            "ok": True, "text": "å" * MAX_MESSAGE_CHARS}  # fmt: skip
         ack = await client.say({"message": "mitt personnummer är 19811218-9876\x00\x07",
                                 "metadata": {"language": "ar", "admin": True, "sender": "x"}})
-        assert ack == {"ok": True}
+        # the acknowledgement carries the text as stored: the widget keeps that, not the typed
+        assert ack == {"ok": True, "text": agent.received[1].text}
         for junk in ("", "   ", "\x00\x01", None, 5, ["x"], {"text": "x"}):
             assert await client.say({"message": junk}) == {"ok": False, "error": "invalid"}
         assert await client.say("not a dict") == {"ok": False, "error": "invalid"}
@@ -229,13 +275,14 @@ async def test_over_the_rate_limit_a_kind_message_not_a_disconnect() -> None:
         async with clients(url) as [client]:
             await client.session()
             for n in range(3):
-                assert await client.say({"message": f"fråga {n}"}) == {"ok": True}
+                assert (await client.say({"message": f"fråga {n}"}))["ok"] is True
                 await client.next("bot_uttered")
             ack = await client.say({"message": "en till", "metadata": {"language": "ar"}})
             assert ack["ok"] is False and ack["error"] == "rate_limited"
             assert 0 < ack["retry_after"] <= 30
             notice = await client.next("bot_uttered")
-            assert notice["text"] == SLOW_DOWN["ar"]["text"]
+            assert notice["text"].startswith(SLOW_DOWN["ar"]["text"])
+            assert "112" in notice["text"] and "90101" in notice["text"]  # bot/abuse.py
             assert notice["metadata"] == {"notice": "rate_limited"}
             assert client.sio.connected
     assert len(agent.received) == 3
@@ -256,10 +303,10 @@ async def test_a_message_sent_again_is_taken_once() -> None:
     agent = StandInAgent()
     async with serve(channel(), agent) as url, clients(url) as [client]:
         await client.session()
-        assert await client.say({"message": "hej", "id": "abc_123"}) == {"ok": True}
+        assert await client.say({"message": "hej", "id": "abc_123"}) == {"ok": True, "text": "hej"}
         assert await client.say({"message": "hej", "id": "abc_123"}) == {
-            "ok": True, "duplicate": True}  # fmt: skip
-        assert await client.say({"message": "hej", "id": "other"}) == {"ok": True}
+            "ok": True, "duplicate": True, "text": "hej"}  # fmt: skip
+        assert await client.say({"message": "hej", "id": "other"}) == {"ok": True, "text": "hej"}
     assert [m.text for m in agent.received] == ["hej", "hej"]
 
 
@@ -333,12 +380,11 @@ def test_history_shows_button_titles_and_leaves_out_bare_payloads() -> None:
 # -- tokens and configuration ------------------------------------------------------------------
 
 
-def test_tokens_verify_only_their_own() -> None:
+def test_old_tokens_verify_only_their_own() -> None:
     tokens = SessionTokens(SECRET)
-    conversation, token = tokens.new()
-    assert tokens.verify(token) == conversation
-    assert len({tokens.new()[0] for _ in range(1000)}) == 1000
-    for forged in forgeries(token):
+    conversation = secrets.token_hex(16)
+    assert tokens.verify(tokens.token_for(conversation)) == conversation
+    for forged in v1_forgeries(conversation):
         assert tokens.verify(forged) is None
 
 
@@ -350,14 +396,21 @@ def test_no_made_up_token_verifies(candidate: str) -> None:
 
 def test_from_credentials_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOCKETIO_ALLOWED_ORIGINS", raising=False)
+    monkeypatch.delenv("WIDGET_SESSION_DAYS", raising=False)
+    monkeypatch.setenv("RETENTION_DAYS", "21")
     made = SocketIOInput.from_credentials({"session_secret": SECRET})
     assert made.allowed_origins == ["http://127.0.0.1:8000", "http://localhost:8000"]
+    assert made.session_days == 21  # sessions last the retention period by default
+    monkeypatch.setenv("WIDGET_SESSION_DAYS", "7")
+    assert SocketIOInput.from_credentials({"session_secret": SECRET}).session_days == 7
     monkeypatch.setenv("SOCKETIO_ALLOWED_ORIGINS", "https://org.example")
     assert SocketIOInput.from_credentials({"session_secret": SECRET}).allowed_origins == [
         "https://org.example"]  # fmt: skip
     for bad in (None, {}, {"session_secret": ""}, {"session_secret": "short"},
                 {"session_secret": "changeme"}, {"session_secret": SECRET, "rate_limit_messages": 0},
-                {"session_secret": SECRET, "rate_limit_seconds": "soon"}):  # fmt: skip
+                {"session_secret": SECRET, "rate_limit_seconds": "soon"},
+                {"session_secret": SECRET, "session_days": -1},
+                {"session_secret": SECRET, "session_days": "a week"}):  # fmt: skip
         with pytest.raises(SettingsError):
             SocketIOInput.from_credentials(bad)
     monkeypatch.setenv("SOCKETIO_ALLOWED_ORIGINS", "*")
@@ -380,3 +433,28 @@ def test_credentials_file_registers_the_channel(monkeypatch: pytest.MonkeyPatch)
 def test_the_kind_message_exists_in_every_language() -> None:
     assert set(SLOW_DOWN) == set(LANGUAGES)
     assert all(entry["text"] and isinstance(entry["reviewed"], bool) for entry in SLOW_DOWN.values())
+
+
+class Failing(StandInAgent):
+    async def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
+        # what SQLAlchemy's errors say: the statement and its parameters, the text included
+        raise RuntimeError(f"[SQL: INSERT INTO events] [parameters: {message.text!r}]")
+
+
+async def test_an_error_is_acknowledged_and_its_log_line_holds_no_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        async with serve(channel(), Failing()) as url, clients(url) as [client]:
+            await client.session()
+            ack = await client.say({"message": "mitt hemliga meddelande 4711", "id": "m1"})
+    assert ack == {"ok": False, "error": "unavailable"}
+    ours = [r for r in caplog.records if r.name == "bot.channels.socketio"]
+    logged = "\n".join(r.getMessage() for r in ours)
+    assert "Could not handle a socket.io message (RuntimeError)" in logged
+    assert not any(r.exc_info for r in ours)
+    for personal in ("4711", "hemliga", "parameters"):
+        assert personal not in "\n".join(r.getMessage() + (r.exc_text or "")
+                                         for r in caplog.records)  # fmt: skip

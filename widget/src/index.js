@@ -5,9 +5,19 @@
 //           data-title="…" data-retention-days="30"></script>
 //
 // Optional: data-socket-path (/socket.io), data-leave-url (the neutral page "leave quickly"
-// opens), data-open="true" (open at start). Talks socket.io to bot/channels/socketio.py:
-// session_request {token} -> session_confirm {token}; user_uttered {message, id, metadata} with
-// an acknowledgement; bot_uttered {text, buttons, metadata}; history {messages, received}.
+// opens), data-open="true" (open at start), data-storage="session" (keep everything for this
+// browser tab only, in sessionStorage: for shared computers in shelters and libraries; the
+// default is localStorage). Talks socket.io to bot/channels/socketio.py:
+// session_request {token | end} -> session_confirm {token, resumed}; user_uttered {message, id,
+// metadata} with an acknowledgement {ok, text}; bot_uttered {text, buttons, metadata};
+// history {messages, received}; session_ended {reason, text}.
+//
+// What is kept in the browser: the session token (an opaque handle, not the conversation's
+// id), the language, whether the privacy note was read, and the conversation as the server
+// stored it (the server's echo of each message, after redaction), never the text as typed:
+// a message waiting to be sent lives in memory only. Everything is wiped by "Clear", "Leave
+// quickly", when the server says the data was deleted or the session ended, and when nothing
+// was written for the retention period.
 import { io } from "socket.io-client";
 import { appendInline, renderText } from "./format.js";
 
@@ -37,6 +47,7 @@ function readConfig(node) {
     leaveUrl: data.leaveUrl || "https://www.google.com/",
     open: data.open === "true",
     days: Number.isFinite(days) && days > 0 ? days : 30,
+    session: data.storage === "session",
   };
 }
 
@@ -56,15 +67,37 @@ function seedLanguage(saved, fallback) {
   return normalise(fallback) || "sv";
 }
 
-// localStorage under one prefix; a memory map when storage is blocked.
-function makeStore(prefix) {
-  let backend = null;
+function removePrefixed(backend, prefix) {
   try {
-    backend = window.localStorage;
-    backend.setItem(`${prefix}probe`, "1");
-    backend.removeItem(`${prefix}probe`);
+    const keys = [];
+    for (let i = 0; i < backend.length; i += 1) {
+      const key = backend.key(i);
+      if (key && key.startsWith(prefix)) keys.push(key);
+    }
+    keys.forEach((key) => backend.removeItem(key));
   } catch (_) {
-    backend = null;
+    /* nothing stored */
+  }
+}
+
+function storage(name) {
+  try {
+    const backend = window[name];
+    backend.setItem("rw:probe", "1");
+    backend.removeItem("rw:probe");
+    return backend;
+  } catch (_) {
+    return null;
+  }
+}
+
+// localStorage (or sessionStorage: data-storage="session") under one prefix; a memory map
+// when storage is blocked. In session mode, what an earlier page kept in localStorage goes.
+function makeStore(prefix, session) {
+  const backend = storage(session ? "sessionStorage" : "localStorage");
+  if (session) {
+    const local = storage("localStorage");
+    if (local) removePrefixed(local, prefix);
   }
   const memory = new Map();
   return {
@@ -85,19 +118,17 @@ function makeStore(prefix) {
         memory.set(key, raw);
       }
     },
-    wipe() {
-      memory.clear();
-      if (!backend) return;
+    remove(key) {
+      memory.delete(key);
       try {
-        const keys = [];
-        for (let i = 0; i < backend.length; i += 1) {
-          const key = backend.key(i);
-          if (key && key.startsWith(prefix)) keys.push(key);
-        }
-        keys.forEach((key) => backend.removeItem(key));
+        if (backend) backend.removeItem(prefix + key);
       } catch (_) {
         /* nothing stored */
       }
+    },
+    wipe() {
+      memory.clear();
+      if (backend) removePrefixed(backend, prefix);
     },
   };
 }
@@ -143,12 +174,20 @@ function cleanBotMessage(raw) {
 
 function start() {
   const cfg = readConfig(script);
-  const store = makeStore(`rw:${cfg.server}:`);
+  const store = makeStore(`rw:${cfg.server}:`, cfg.session);
+  const DAY_MS = 86400000;
+  // nothing written for the retention period: what was kept goes (the server's copy and the
+  // session are gone by then too)
+  const until = store.get("until", null);
+  if (typeof until === "number" && until < Date.now()) store.wipe();
+  store.remove("queue"); // kept as typed by earlier versions of this widget
   const state = {
     lang: seedLanguage(store.get("lang"), cfg.lang),
     token: store.get("token", null),
-    messages: store.get("messages", []),
-    queue: store.get("queue", []),
+    messages: store.get("messages", []).filter((m) => m && typeof m.text === "string"),
+    queue: [], // messages waiting to be sent: in memory only, never stored as typed
+    ending: null, // a token to end at the next connection ("Clear" while offline)
+    sentToken: null,
     privacySeen: store.get("privacy", false),
     confirmed: false,
     attempt: 0,
@@ -254,10 +293,19 @@ function start() {
   }
 
   // ---- messages ----
+  // only what the server stored (its redacted echo, its replies): never a text as typed
   function persist() {
     state.messages = state.messages.slice(-MAX_STORED);
-    store.set("messages", state.messages);
-    store.set("queue", state.queue);
+    store.set(
+      "messages",
+      state.messages.filter((m) => m.sender !== "user" || m.stored).map((m) => {
+        const kept = { ...m };
+        delete kept.stored;
+        delete kept.id;
+        return kept;
+      }),
+    );
+    store.set("until", Date.now() + cfg.days * DAY_MS);
   }
 
   function notice(text) {
@@ -370,23 +418,36 @@ function start() {
     const item = { id: newId(), text: text.slice(0, MAX_CHARS), lang: state.lang, tries: 0 };
     state.queue.push(item);
     const msg = { sender: "user", text: display || item.text, id: item.id, pending: true };
+    if (display) msg.display = true; // a button's title: not what the person typed
     state.messages.push(msg);
-    persist();
     dropButtons();
     append(msg);
     connect();
     pump();
   }
 
-  function markSent(id, failed) {
+  // echo: the text as the server stored it (redacted), shown and kept instead of the typed one
+  function markSent(id, failed, echo) {
     if (state.queue.length && state.queue[0].id === id) state.queue.shift();
     const msg = state.messages.find((m) => m.id === id);
     if (msg) {
       msg.pending = false;
       msg.failed = failed || undefined;
+      if (!failed && typeof echo === "string" && echo) {
+        if (!msg.display) msg.text = echo.startsWith("/") ? titleOfPayload(echo) || "" : echo;
+        msg.stored = Boolean(msg.text);
+      }
     }
     persist();
-    const node = log.querySelector(`[data-id="${id}"] .rw-state`);
+    const bubble = log.querySelector(`[data-id="${id}"]`);
+    if (bubble && msg && msg.stored && !msg.display) {
+      const body = bubble.querySelector("p");
+      if (body) {
+        body.textContent = "";
+        appendInline(body, msg.text, t("new_tab"));
+      }
+    }
+    const node = bubble && bubble.querySelector(".rw-state");
     if (node) {
       if (failed) node.replaceWith(userStatus(msg));
       else node.remove();
@@ -414,7 +475,10 @@ function start() {
         return;
       }
       if (ack.ok) {
-        markSent(item.id, false);
+        markSent(item.id, false, ack.text);
+      } else if (ack.error === "session_ended") {
+        sessionEnded({ reason: "ended" });
+        return;
       } else if (ack.error === "rate_limited") {
         retryLater(Math.max(1, Number(ack.retry_after) || 2) * 1000);
         return;
@@ -453,7 +517,52 @@ function start() {
   }
 
   function requestSession() {
+    if (state.ending) {
+      // "Clear" while offline: the old session ends now, a new one begins
+      socket.emit("session_request", { end: state.ending });
+      state.ending = null;
+      state.sentToken = null;
+      return;
+    }
+    // another tab may have started a new session meanwhile: the stored token is the newest
+    const stored = store.get("token", null);
+    if (stored && stored !== state.token && !state.token) state.token = stored;
+    state.sentToken = state.token;
     socket.emit("session_request", state.token ? { token: state.token } : {});
+  }
+
+  // forget what this browser kept of the conversation; the language and the note stay
+  function forget(keepSettings) {
+    const { privacySeen, lang } = state;
+    store.wipe();
+    state.token = null;
+    state.messages = [];
+    state.queue = [];
+    state.inflight = 0;
+    clearTimeout(state.retryTimer);
+    if (keepSettings) {
+      store.set("privacy", privacySeen);
+      store.set("lang", lang);
+    }
+  }
+
+  // the server ended this session: deleted ("delete my data"), or "Clear"/"Leave quickly" in
+  // another tab of the same conversation, or it expired
+  function sessionEnded(data) {
+    const mine = state.token;
+    const stored = store.get("token", null);
+    const others = stored && stored !== mine ? stored : null; // another tab's new session
+    forget(true);
+    if (others) {
+      state.token = others;
+      store.set("token", others);
+    }
+    renderAll();
+    const text = data && typeof data.text === "string" && data.text ? data.text : t("session_over");
+    log.append(notice(text));
+    setTyping(false);
+    state.confirmed = false;
+    if (socket.connected) requestSession();
   }
 
   socket.on("connect", () => {
@@ -476,7 +585,7 @@ function start() {
     const server = (Array.isArray(data && data.messages) ? data.messages : [])
       .map((m) =>
         m && m.sender === "user" && typeof m.text === "string"
-          ? { sender: "user", text: m.text }
+          ? { sender: "user", text: m.text, stored: true }
           : cleanBotMessage(m),
       )
       .filter(Boolean);
@@ -486,11 +595,30 @@ function start() {
   });
   socket.on("session_confirm", (data) => {
     if (!data || typeof data.token !== "string") return;
+    if (state.sentToken && !data.resumed) {
+      // the kept conversation is not resumed (expired, ended, deleted): its copy goes
+      const waiting = state.queue.slice();
+      forget(true);
+      state.queue = waiting; // what the person just wrote goes to the new conversation
+      state.messages = state.messages.concat(
+        waiting.map((item) => ({ sender: "user", text: item.text, id: item.id, pending: true })),
+      );
+      renderAll();
+      log.append(notice(t("session_over")));
+    }
+    state.sentToken = null;
     state.token = data.token;
     store.set("token", data.token);
+    store.set("until", Date.now() + cfg.days * DAY_MS);
     state.confirmed = true;
     setStatus("status_online");
     pump();
+  });
+  socket.on("session_ended", (data) => sessionEnded(data));
+  socket.on("session_unavailable", () => {
+    setStatus("status_offline");
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(() => socket.connected && requestSession(), 5000);
   });
   socket.on("bot_uttered", (raw) => {
     const msg = cleanBotMessage(raw);
@@ -509,7 +637,7 @@ function start() {
     let text = data && typeof data.text === "string" ? data.text : "";
     if (text.startsWith("/")) text = titleOfPayload(text) || "";
     if (!text) return;
-    const msg = { sender: "user", text };
+    const msg = { sender: "user", text, stored: true };
     state.messages.push(msg);
     persist();
     dropButtons();
@@ -536,39 +664,36 @@ function start() {
     launcher.focus();
   }
 
-  function forget() {
-    store.wipe();
-    state.token = null;
-    state.messages = [];
-    state.queue = [];
-    state.inflight = 0;
-    clearTimeout(state.retryTimer);
-  }
-
   launcher.addEventListener("click", () => openPanel(true));
   closeButton.addEventListener("click", closePanel);
   panel.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closePanel();
   });
   leaveButton.addEventListener("click", () => {
-    forget();
+    // the session ends on the server too: a beacon is sent even as the page is left
+    const token = state.token;
+    if (token && navigator.sendBeacon) {
+      try {
+        navigator.sendBeacon(`${cfg.server}${cfg.path.replace(/\/+$/, "")}/end`, token);
+      } catch (_) {
+        /* the session then expires */
+      }
+    }
+    forget(false);
     socket.close();
     host.remove();
     location.replace(cfg.leaveUrl);
   });
   clearButton.addEventListener("click", () => {
     if (!window.confirm(t("clear_confirm"))) return;
-    const { privacySeen, lang } = state;
-    forget();
-    store.set("privacy", privacySeen);
-    store.set("lang", lang);
+    const old = state.token;
+    forget(true);
     renderAll();
     log.append(notice(t("cleared")));
     setTyping(false);
-    if (socket.connected) {
-      state.confirmed = false;
-      requestSession();
-    }
+    state.confirmed = false;
+    if (old) state.ending = old; // ended on the server (now, or at the next connection)
+    if (socket.connected) requestSession();
     input.focus();
   });
   privacyOk.addEventListener("click", () => {
@@ -607,7 +732,7 @@ function start() {
   applyLanguage();
   renderAll();
   // an ongoing conversation reconnects at once (a counsellor may answer); a new one on opening
-  if (state.token || state.queue.length) connect();
+  if (state.token) connect();
   if (cfg.open) openPanel(false);
 }
 

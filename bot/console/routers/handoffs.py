@@ -1,10 +1,18 @@
 """The queue, a conversation's transcript, and what a counsellor does with a handoff.
 
-Who may do what: any counsellor sees the queue and may read a waiting conversation (to decide
-whether to claim it); once claimed, only the claimer (or an admin) reads, replies, hands back
-or closes. Every open, claim, reply, hand-back and close is audited, never with message text.
-Rasa is called before the database changes state where the order matters: a hand-back that
-could not resume the bot must not look done.
+Who may read what (issue 20, security review M3): any counsellor sees the queue and may read a
+waiting conversation (to decide whether to claim it). Once claimed, only the claimer (or an
+admin) reads, replies, hands back or closes it; a counsellor closes only what they claimed (an
+admin may also close a waiting one). After the handoff ends, its claimer may still read it for
+CONSOLE_READ_HOURS (default 24), then not at all. Whoever reads a handoff that has ended sees
+the conversation up to its end plus that window, and never past the start of the
+conversation's next handoff: not the person's later conversation, not another counsellor's
+later handoff. The live stream runs only while the handoff is open.
+
+Every read of a transcript (the page and every start of its stream, whatever ``after`` or
+Last-Event-ID), every claim, reply, hand-back and close, and every refusal (403) is audited,
+never with message text. Rasa is called before the database changes state where the order
+matters: a hand-back that could not resume the bot must not look done.
 """
 
 from __future__ import annotations
@@ -14,16 +22,19 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.console.config import ConsoleConfig
 from bot.console.deps import DB, AppSettings, Config, CurrentCounsellor, Rasa, Staff, StaffWrite
 from bot.console.messages import user_text
+from bot.console.redaction import redact_reply
 from bot.console.schemas import (
     ActionOut,
     ClaimOut,
@@ -31,7 +42,9 @@ from bot.console.schemas import (
     HandoffDetail,
     HandoffOut,
     QueueOut,
+    RemovedOut,
     ReplyIn,
+    ReplyOut,
     as_utc,
 )
 from bot.console.transcript import event_count, turns_from_tracker
@@ -51,12 +64,64 @@ SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 # -- rules ------------------------------------------------------------------------------------
 
 
-def may_view(user: CurrentCounsellor, handoff: Handoff) -> bool:
-    return (
-        user.is_admin
-        or handoff.status == HandoffStatus.WAITING
-        or handoff.claimed_by == user.username
-        or handoff.closed_by == user.username
+def read_window(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.console_read_hours)
+
+
+def may_view(
+    user: CurrentCounsellor, handoff: Handoff, *, window: timedelta, now: datetime | None = None
+) -> bool:
+    """Whether ``user`` may read this handoff's conversation now."""
+    if user.is_admin or handoff.status == HandoffStatus.WAITING:
+        return True
+    if handoff.claimed_by != user.username:  # closing or handing back is not enough
+        return False
+    if handoff.status == HandoffStatus.CLAIMED:
+        return True
+    ended = handoff.closed_at
+    return ended is not None and (now or utcnow()) <= ended + window
+
+
+def may_stream(user: CurrentCounsellor, handoff: Handoff) -> bool:
+    """Live only while the handoff is open, and only for who may read it then."""
+    if handoff.status == HandoffStatus.WAITING:
+        return True
+    return handoff.status == HandoffStatus.CLAIMED and (
+        user.is_admin or handoff.claimed_by == user.username
+    )
+
+
+def read_until(db: Session, handoff: Handoff, window: timedelta) -> float | None:
+    """Up to when (epoch seconds) the handoff's conversation may be read: None while it is open;
+    after, its end plus the window, and never past the start of the conversation's next
+    handoff."""
+    if handoff.status in HandoffStatus.OPEN:
+        return None
+    end = (handoff.closed_at or handoff.updated_at) + window
+    following = db.execute(
+        select(func.min(Handoff.created_at)).where(
+            Handoff.conversation_id == handoff.conversation_id,
+            Handoff.created_at > handoff.created_at, Handoff.id != handoff.id,
+        )
+    ).scalar()  # fmt: skip
+    if following is not None:
+        end = min(end, following)
+    return end.replace(tzinfo=timezone.utc).timestamp()
+
+
+def _refuse_reading(user: CurrentCounsellor, handoff: Handoff) -> None:
+    if handoff.status == HandoffStatus.CLAIMED and handoff.claimed_by != user.username:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            {"message": "Claimed by another counsellor", "claimed_by": handoff.claimed_by},
+        )
+    if handoff.claimed_by == user.username:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            {"message": "This conversation ended too long ago for you to read it"},
+        )
+    raise HTTPException(
+        status.HTTP_403_FORBIDDEN, {"message": "Only the counsellor who claimed it may read it"}
     )
 
 
@@ -122,11 +187,19 @@ def list_queue(user: Staff, db: DB) -> QueueOut:
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffDetail)
-async def open_handoff(handoff_id: str, user: Staff, db: DB, rasa: Rasa) -> HandoffDetail:
-    """The whole transcript from Rasa's tracker; audited as an open."""
-    handoff = await run_in_threadpool(_load, db, handoff_id)
-    if not may_view(user, handoff):
-        _owner_or_admin(user, handoff)
+async def open_handoff(
+    handoff_id: str, user: Staff, db: DB, rasa: Rasa, settings: AppSettings
+) -> HandoffDetail:
+    """The transcript from Rasa's tracker, as far as this reader may see it; audited."""
+    window = read_window(settings)
+
+    def load() -> tuple[Handoff, float | None]:
+        handoff = _load(db, handoff_id)
+        if not may_view(user, handoff, window=window):
+            _refuse_reading(user, handoff)
+        return handoff, read_until(db, handoff, window)
+
+    handoff, until = await run_in_threadpool(load)
     tracker = await rasa.tracker(handoff.conversation_id)
 
     def record() -> None:
@@ -135,8 +208,8 @@ async def open_handoff(handoff_id: str, user: Staff, db: DB, rasa: Rasa) -> Hand
 
     await run_in_threadpool(record)
     return HandoffDetail(
-        handoff=HandoffOut.of(handoff), turns=turns_from_tracker(tracker),
-        next_seq=event_count(tracker),
+        handoff=HandoffOut.of(handoff), turns=turns_from_tracker(tracker, until=until),
+        next_seq=event_count(tracker, until),
     )  # fmt: skip
 
 
@@ -229,22 +302,29 @@ async def transcript_stream(
 ) -> StreamingResponse:
     """Server-sent events: new turns of the transcript (``seq >= after``) and status changes.
 
-    The browser's automatic reconnect sends Last-Event-ID, so nothing is sent twice.
+    The browser's automatic reconnect sends Last-Event-ID, so nothing is sent twice. Open
+    handoffs only. Every start is audited, whatever ``after`` is: any start can read turns.
     """
+    window = read_window(settings)
     handoff = await run_in_threadpool(_load, db, handoff_id)
-    if not may_view(user, handoff):
-        _owner_or_admin(user, handoff)
+    if not may_view(user, handoff, window=window):
+        _refuse_reading(user, handoff)
+    if not may_stream(user, handoff):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            {"message": f"The conversation is no longer open ({handoff.status})"},
+        )
     try:
-        after = max(after, int(request.headers.get("last-event-id", "-1")) + 1)
+        after = max(after, int(request.headers.get("last-event-id", "-1")[:20]) + 1)
     except ValueError:
         pass
-    if after == 0:  # the whole transcript goes out through this stream: that is an open
 
-        def record() -> None:
-            handoffs.audit(db, actor=user.username, action="open", handoff_id=handoff_id)
-            db.commit()
+    def record() -> None:
+        handoffs.audit(db, actor=user.username, action="stream", handoff_id=handoff_id,
+                       detail=f"after={after}")  # fmt: skip
+        db.commit()
 
-        await run_in_threadpool(record)
+    await run_in_threadpool(record)
     url = settings.database_url
     conversation_id = handoff.conversation_id
     auth = _AuthTimer(url, user, config)
@@ -276,11 +356,24 @@ async def transcript_stream(
             if state != last_state:
                 last_state = state
                 yield _sse("handoff", state)
-            if not may_view(user, current):
+            if not may_stream(user, current):
                 if current.status == HandoffStatus.CLAIMED:
                     yield _sse("taken", json.dumps({"claimed_by": current.claimed_by}))
-                else:  # e.g. the user cancelled while it was waiting
-                    yield _sse("ended", json.dumps({"status": current.status}))
+                    return
+                # ended (closed, handed back, cancelled): the last turns up to its end, for
+                # whoever may still read it (the hand-back itself, say), then no more
+                if may_view(user, current, window=window):
+                    until = current.closed_at or current.updated_at
+                    try:
+                        tracker = await rasa.tracker(conversation_id)
+                    except RasaAPIError:
+                        tracker = None
+                    stamp = until.replace(tzinfo=timezone.utc).timestamp() + 1.0
+                    turns = turns_from_tracker(tracker, after=next_seq, until=stamp)
+                    if turns:
+                        data = json.dumps([json.loads(t.json()) for t in turns])
+                        yield _sse("turns", data, event_id=turns[-1].seq)
+                yield _sse("ended", json.dumps({"status": current.status}))
                 return
             try:
                 tracker = await rasa.tracker(conversation_id)
@@ -344,12 +437,13 @@ async def claim(
     return ClaimOut(handoff=HandoffOut.of(handoff), user_notified=notified)
 
 
-@router.post("/handoffs/{handoff_id}/reply", response_model=ActionOut)
+@router.post("/handoffs/{handoff_id}/reply", response_model=ReplyOut)
 async def reply(
     handoff_id: str, body: ReplyIn, user: StaffWrite, db: DB, rasa: Rasa, config: Config
-) -> ActionOut:
-    """Delivered on the user's own channel by Rasa, kept in the transcript as a bot turn
-    marked with the counsellor's name."""
+) -> ReplyOut:
+    """Redacted (bot.privacy.redact, as what people write), then delivered on the user's own
+    channel by Rasa and kept in the transcript as a bot turn marked with the counsellor's
+    name. The answer says what was removed (to the counsellor who wrote it, nowhere else)."""
     if len(body.text) > config.reply_max_chars:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -358,14 +452,19 @@ async def reply(
     handoff = await run_in_threadpool(_fresh, db, handoff_id)
     _must_be_claimed(handoff)
     _owner_or_admin(user, handoff)
-    await rasa.say(handoff.conversation_id, body.text, counsellor=user.username)
+    text, removed = await run_in_threadpool(redact_reply, body.text)
+    await rasa.say(handoff.conversation_id, text, counsellor=user.username)
 
     def record() -> None:
-        handoffs.audit(db, actor=user.username, action="reply", handoff_id=handoff_id)
+        handoffs.audit(db, actor=user.username, action="reply", handoff_id=handoff_id,
+                       detail=f"redacted={len(removed)}" if removed else None)  # fmt: skip
         db.commit()
 
     await run_in_threadpool(record)
-    return ActionOut(handoff=HandoffOut.of(handoff))
+    return ReplyOut(
+        handoff=HandoffOut.of(handoff), text=text,
+        removed=[RemovedOut(original=r.original, placeholder=r.placeholder) for r in removed],
+    )  # fmt: skip
 
 
 @router.post("/handoffs/{handoff_id}/handback", response_model=ActionOut)
@@ -404,15 +503,22 @@ async def close(
     rasa: Rasa,
     settings: AppSettings,
 ) -> ActionOut:
-    """Closed with an outcome; the bot answers again and the user is told so."""
+    """Closed with an outcome; the bot answers again and the user is told so.
+
+    A counsellor closes only a handoff they claimed (closing a waiting one would take the
+    person out of the queue unseen); an admin may close any open one."""
     handoff = await run_in_threadpool(_fresh, db, handoff_id)
     if handoff.status not in HandoffStatus.OPEN:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             {"message": f"The conversation is no longer open ({handoff.status})"},
         )
-    if handoff.status == HandoffStatus.CLAIMED:
-        _owner_or_admin(user, handoff)
+    if handoff.status == HandoffStatus.WAITING and not user.is_admin:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            {"message": "Claim the conversation first: you can close only what you claimed"},
+        )
+    _owner_or_admin(user, handoff)
     await rasa.resume(handoff.conversation_id)
 
     def finish() -> tuple[bool, Handoff]:

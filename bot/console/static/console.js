@@ -20,6 +20,8 @@
     convSource: null,
     audio: null,
     beeps: 0,
+    auditLast: null,     // id of the oldest audit entry shown (the next page starts below it)
+    auditBroken: null,   // id of the first entry the chain check found broken
   };
 
   // ---- small helpers ------------------------------------------------------------------------
@@ -156,6 +158,7 @@
     state.known = null;
     state.current = null;
     $("app-view").hidden = true;
+    $("audit-view").hidden = true;
     $("account").hidden = true;
     $("login-view").hidden = false;
     $("login-error").textContent = message || "";
@@ -168,6 +171,9 @@
     $("account").hidden = false;
     $("account-name").textContent = state.me.username;
     $("account-role").textContent = state.me.role;
+    $("audit-button").hidden = state.me.role !== "admin";
+    $("queue-button").hidden = true;
+    $("audit-view").hidden = true;
     updateNotifyButton();
     startQueue();
   }
@@ -333,7 +339,11 @@
     renderConversation();
     renderQueue(new Set());
     loadStandardTexts(state.current.language);
-    startConversationStream(id, state.nextSeq);
+    // live only while the handoff is open; an ended one is shown as it was (the server
+    // refuses the stream then)
+    if (state.current.status === "waiting" || state.current.status === "claimed") {
+      startConversationStream(id, state.nextSeq);
+    }
   }
 
   function startConversationStream(id, after) {
@@ -441,7 +451,8 @@
     $("claim-button").hidden = h.status !== "waiting";
     $("claim-button").disabled = false;
     $("handback-button").disabled = !(claimed && (mine || admin));
-    $("close-button").disabled = !(h.status === "waiting" || (claimed && (mine || admin)));
+    // a counsellor closes only what they claimed; an admin may also close a waiting one
+    $("close-button").disabled = !((claimed && (mine || admin)) || (h.status === "waiting" && admin));
     $("close-outcome").disabled = $("close-button").disabled;
     $("reply-form").hidden = !(claimed && (mine || admin));
     if (h.status === "returned") notice("conversation-notice", `Handed back to the assistant by ${h.closed_by}.`);
@@ -490,7 +501,14 @@
     }
     box.value = "";
     updateCount();
-    notice("conversation-notice", "");
+    // identifiers are taken out before a reply is stored and sent: say which
+    const removed = (r.data && r.data.removed) || [];
+    if (removed.length) {
+      const parts = removed.map((x) => (x.original ? `${x.original} → ${x.placeholder}` : x.placeholder));
+      notice("conversation-notice", `Removed before sending, the person got placeholders instead: ${parts.join("; ")}`);
+    } else {
+      notice("conversation-notice", "");
+    }
     box.focus();
   }
 
@@ -551,6 +569,109 @@
     $("reply-count").textContent = `${$("reply-text").value.length} / ${REPLY_MAX}`;
   }
 
+  // ---- audit log (admins) -------------------------------------------------------------------
+
+  function showAudit() {
+    $("app-view").hidden = true;
+    $("audit-view").hidden = false;
+    $("audit-button").hidden = true;
+    $("queue-button").hidden = false;
+    checkChain().then(() => loadAudit(false));
+  }
+
+  function showQueue() {
+    $("audit-view").hidden = true;
+    $("app-view").hidden = false;
+    $("queue-button").hidden = true;
+    $("audit-button").hidden = !(state.me && state.me.role === "admin");
+  }
+
+  async function checkChain() {
+    const badge = $("audit-chain");
+    badge.className = "chain";
+    badge.textContent = "Checking the chain…";
+    $("audit-chain-detail").textContent = "";
+    const r = await api("GET", "/audit/chain");
+    if (!r.ok) {
+      badge.textContent = "Chain not checked";
+      if (r.status !== 401) $("audit-chain-detail").textContent = detailMessage(r.data, "The check failed.");
+      return;
+    }
+    const c = r.data;
+    state.auditBroken = c.ok ? null : c.broken_id;
+    badge.classList.add(c.ok && c.append_only ? "ok" : "broken");
+    if (!c.ok) {
+      badge.textContent = c.broken_id != null ? `Chain BROKEN at entry ${c.broken_id}` : "Chain BROKEN";
+    } else if (!c.append_only) {
+      badge.textContent = "Chain intact, but NOT protected (triggers missing)";
+    } else {
+      badge.textContent = `Chain intact · ${c.rows} entries`;
+    }
+    $("audit-chain-detail").textContent = c.ok ? `Head ${c.head || "-"} (note it elsewhere to compare later)` : (c.problem || "");
+  }
+
+  function fillSelect(id, values) {
+    const select = $(id);
+    const chosen = select.value;
+    const options = [el("option", "", "all")];
+    options[0].value = "";
+    for (const value of values) {
+      const option = el("option", "", value);
+      option.value = value;
+      options.push(option);
+    }
+    select.replaceChildren(...options);
+    select.value = values.includes(chosen) ? chosen : "";
+  }
+
+  function auditQuery(before) {
+    const params = new URLSearchParams();
+    for (const [name, id] of [["actor", "audit-actor"], ["action", "audit-action"], ["since", "audit-since"], ["until", "audit-until"]]) {
+      const value = $(id).value;
+      if (value) params.set(name, value);
+    }
+    if (before) params.set("before_id", String(before));
+    params.set("limit", "100");
+    return params.toString();
+  }
+
+  async function loadAudit(more) {
+    notice("audit-notice", "");
+    const r = await api("GET", `/audit?${auditQuery(more ? state.auditLast : null)}`);
+    if (!r.ok) {
+      if (r.status !== 401) notice("audit-notice", detailMessage(r.data, "Could not load the audit log."), true);
+      return;
+    }
+    fillSelect("audit-actor", r.data.actors);
+    fillSelect("audit-action", r.data.actions);
+    const body = $("audit-body");
+    if (!more) body.replaceChildren();
+    for (const e of r.data.entries) {
+      const row = el("tr", `action-${e.action}`);
+      row.dataset.id = String(e.id);
+      if (e.id === state.auditBroken) {
+        row.classList.add("chain-broken");
+        row.title = "The chain breaks here: this entry was changed, or the one before it removed";
+      }
+      row.appendChild(el("td", "mono", e.id));
+      row.appendChild(el("td", "when", new Date(Date.parse(e.at)).toLocaleString()));
+      row.appendChild(el("td", "", e.actor));
+      row.appendChild(el("td", "", e.action));
+      const handoff = el("td", "mono", e.handoff_id ? e.handoff_id.slice(0, 8) : "");
+      if (e.handoff_id) handoff.title = e.handoff_id;
+      row.appendChild(handoff);
+      const ref = el("td", "mono", e.conversation_ref ? e.conversation_ref.slice(0, 10) : "");
+      if (e.conversation_ref) ref.title = e.conversation_ref;
+      row.appendChild(ref);
+      row.appendChild(el("td", "", e.detail || ""));
+      body.appendChild(row);
+    }
+    if (r.data.entries.length) state.auditLast = r.data.entries[r.data.entries.length - 1].id;
+    $("audit-more").hidden = !r.data.more;
+    $("audit-empty").hidden = body.children.length > 0;
+    $("audit-table").hidden = body.children.length === 0;
+  }
+
   // ---- start --------------------------------------------------------------------------------
 
   async function start() {
@@ -562,6 +683,15 @@
       updateNotifyButton();
     });
     $("conversation-leave").addEventListener("click", leaveConversation);
+    $("audit-button").addEventListener("click", showAudit);
+    $("queue-button").addEventListener("click", showQueue);
+    $("audit-chain-check").addEventListener("click", async () => { await checkChain(); loadAudit(false); });
+    $("audit-filter").addEventListener("submit", (event) => { event.preventDefault(); loadAudit(false); });
+    $("audit-clear").addEventListener("click", () => {
+      for (const id of ["audit-actor", "audit-action", "audit-since", "audit-until"]) $(id).value = "";
+      loadAudit(false);
+    });
+    $("audit-more").addEventListener("click", () => loadAudit(true));
     $("claim-button").addEventListener("click", () => state.current && claimHandoff(state.current.id, false));
     $("handback-button").addEventListener("click", onHandBack);
     $("close-button").addEventListener("click", onClose);

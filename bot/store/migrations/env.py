@@ -53,7 +53,9 @@ def main() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(get_settings().database_url, poolclass=pool.NullPool, future=True)
+    engine = create_engine(
+        get_settings().database_url, poolclass=pool.NullPool, future=True, hide_parameters=True
+    )
     with engine.connect() as connection:
         run_migrations(connection)
     engine.dispose()
