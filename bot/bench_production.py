@@ -7,9 +7,16 @@ with its own PostgreSQL database, Redis key prefix and RabbitMQ queue, removed a
 it never disturbs a running `make run-production`.
 
 Lost events: every message a client had answered must be in the tracker once, and every user
-event of the tracker must have reached the RabbitMQ queue.
+event must have been published to the RabbitMQ exchange (read through an exclusive queue of the
+bench's own, as the console reads it). Each user connects from a loopback address of its own;
+the abuse limits are off (this measures capacity: REST users send without a pause).
+
+``--flood`` (`make bench-flood`): 20 people writing at a person's pace, alone and beside one
+flooding client at another address, alternately; their p95 with the flood must stay within
+1.5x of their p95 without it (docs/security.md has the figures).
 
     python -m bot.bench_production [--users 50] [--seconds 120] [--servers 1,2]
+    python -m bot.bench_production --flood [--users 20] [--seconds 180] [--rounds 6]
 """
 
 from __future__ import annotations
