@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -491,3 +492,18 @@ def test_the_trusted_proxies_setting(monkeypatch: pytest.MonkeyPatch, settings: 
     with pytest.raises(SettingsError, match="any client"):
         create_app(replace(settings, console_trusted_proxies="10.0.0.6,*"),
                    rasa=PooledRasaAPI(fake_rasa.url, JWT_SECRET))  # fmt: skip
+
+
+def test_the_console_does_not_start_in_production_without_an_audit_key(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from bot.settings import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "AUDIT_KEY"}
+    env.update({"PROFILE": "production", "RASA_JWT_SECRET": JWT_SECRET, "VAR_DIR": str(tmp_path),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CONSOLE_PORT": "9"})  # fmt: skip
+    started = subprocess.run([sys.executable, "-m", "bot.console", "serve"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert started.returncode == 2 and "AUDIT_KEY" in started.stderr, started.stderr
