@@ -34,6 +34,7 @@ from bot.console.routers import audit, auth, handoffs, pages, texts
 from bot.rasa_api import RasaAPI, RasaAPIError
 from bot.settings import Settings, SettingsError
 from bot.store import retention, sessions
+from bot.store.audit import audit_key
 from bot.store.db import init_db
 from bot.store.db import session as open_session
 from bot.store.handoffs import audit as write_audit
@@ -100,6 +101,7 @@ def create_app(
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     purge_every = retention.interval_minutes() * 60  # SettingsError before the start
+    audit_key()  # the audit log's key (AUDIT_KEY, required in production): before the start too
     if live is None and settings.profile == "production":
         live = BrokerFeed.from_env()
 

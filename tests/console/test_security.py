@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +26,7 @@ from bot.console.app import create_app
 from bot.console.rasa import PooledRasaAPI
 from bot.console.ratelimit import LoginLimits
 from bot.console.security import verify_password
+from bot.privacy.redact import redact
 from bot.settings import Settings
 from bot.store import counsellors
 from bot.store.db import session
@@ -438,17 +440,20 @@ def test_a_reply_is_redacted_before_it_is_stored_and_sent_and_the_counsellor_see
     base = f"/console/api/handoffs/{escalated.handoff_id}"
     assert post(client, f"{base}/claim", csrf).status_code == 200
     fake_rasa.appended.clear()
-    typed = "Ring mig på 070-123 45 67 eller mejla anna.berg@example.org. Ärende 12-345678."
+    identifiers = ("070-123 45 67", "anna.berg@example.org", "12-345678")
+    typed = f"Ring mig på {identifiers[0]} eller mejla {identifiers[1]}, ärende {identifiers[2]}."
     r = post(client, f"{base}/reply", csrf, json={"text": typed})
     assert r.status_code == 200, r.text
     body = r.json()
-    sent = "Ring mig på [telefon] eller mejla [e-post]. Ärende [ärendenummer]."
-    assert body["text"] == sent
-    assert body["removed"] == [
-        {"original": "070-123 45 67", "placeholder": "[telefon]"},
-        {"original": "anna.berg@example.org", "placeholder": "[e-post]"},
-        {"original": "12-345678", "placeholder": "[ärendenummer]"},
-    ]
+    sent = body["text"]
+    assert sent == redact(typed)  # the project's one redaction (bot/privacy/redact.py)
+    for placeholder in ("[telefon]", "[e-post]", "[ärendenummer]"):
+        assert placeholder in sent
+    assert not [i for i in identifiers if i in sent]
+    # what went, as the counsellor typed it, each with the placeholder that took its place
+    assert len(body["removed"]) == 3
+    for identifier, removed in zip(identifiers, body["removed"], strict=True):
+        assert identifier in removed["original"] and removed["placeholder"] in sent
     # stored in the transcript and delivered: the redacted text only
     ((_, event, _),) = fake_rasa.appended
     assert event["text"] == sent and fake_rasa.delivered_to(escalated.conversation_id)[-1].event[
@@ -456,7 +461,7 @@ def test_a_reply_is_redacted_before_it_is_stored_and_sent_and_the_counsellor_see
     turns = client.get(base).json()["turns"]
     assert turns[-1]["kind"] == "counsellor" and turns[-1]["text"] == sent
     [row] = _audit_rows(settings, action="reply")
-    assert row.detail == "redacted=3"
+    assert row.detail == "redacted=3" and not [i for i in identifiers if i in str(vars(row))]
     # a reply with nothing to remove goes as written
     plain = post(client, f"{base}/reply", csrf, json={"text": "Du har tre veckor på dig."}).json()
     assert plain["text"] == "Du har tre veckor på dig." and plain["removed"] == []
@@ -487,3 +492,18 @@ def test_the_trusted_proxies_setting(monkeypatch: pytest.MonkeyPatch, settings: 
     with pytest.raises(SettingsError, match="any client"):
         create_app(replace(settings, console_trusted_proxies="10.0.0.6,*"),
                    rasa=PooledRasaAPI(fake_rasa.url, JWT_SECRET))  # fmt: skip
+
+
+def test_the_console_does_not_start_in_production_without_an_audit_key(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from bot.settings import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "AUDIT_KEY"}
+    env.update({"PROFILE": "production", "RASA_JWT_SECRET": JWT_SECRET, "VAR_DIR": str(tmp_path),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CONSOLE_PORT": "9"})  # fmt: skip
+    started = subprocess.run([sys.executable, "-m", "bot.console", "serve"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert started.returncode == 2 and "AUDIT_KEY" in started.stderr, started.stderr
