@@ -16,7 +16,7 @@ SPACY_SV := build/spacy_sv/meta.json
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help install train run run-production bench-production shell test eval bench lint content-status system-deps clean telegram-polling purge audit audit-verify
+.PHONY: help install train run run-production bench-production bench-flood shell test eval bench lint content-status system-deps clean telegram-polling purge audit audit-verify
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ run-production: train widget system-deps ## The production profile: PostgreSQL, 
 
 bench-production: train system-deps ## Load in the production profile: 50 conversations, REST + socket.io, 1 and 2 Rasa servers
 	$(PY) -m bot.bench_production
+
+bench-flood: train system-deps ## One flooding client beside 20 people (production profile): their p95 with and without it
+	$(PY) -m bot.bench_production --flood --users 20 --seconds 180 --rounds 6 --servers 2
 
 shell: train ## Chat with the assistant in the terminal
 	$(PY) -m bot.run --shell

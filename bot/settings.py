@@ -52,9 +52,10 @@ class Settings:
     content_dir: Path = field(default=ROOT / "content")
     var_dir: Path = field(default=ROOT / "var")
     # Console (issue 20). Proxies whose X-Forwarded-For names the client (comma-separated;
-    # nginx on this host in production). How long after a handoff closes its counsellor may
-    # still read it. Audit log: its key for conversation pseudonyms, how long rows are kept.
-    console_trusted_proxies: str = "127.0.0.1"
+    # nginx on this host in production; CONSOLE_TRUSTED_PROXIES, else TRUSTED_PROXIES, which
+    # the Rasa servers read too). How long after a handoff closes its counsellor may still read
+    # it. Audit log: its key for conversation pseudonyms, how long rows are kept.
+    console_trusted_proxies: str = "127.0.0.1,::1"
     console_read_hours: int = 24
     audit_key: str | None = None
     audit_retention_days: int = 365
@@ -86,9 +87,8 @@ class Settings:
             handoff_wait_minutes=_int("HANDOFF_WAIT_MINUTES", default.handoff_wait_minutes),
             content_dir=Path(os.environ.get("CONTENT_DIR", default.content_dir)),
             var_dir=Path(os.environ.get("VAR_DIR", default.var_dir)),
-            console_trusted_proxies=os.environ.get(
-                "CONSOLE_TRUSTED_PROXIES", default.console_trusted_proxies
-            ),
+            console_trusted_proxies=os.environ.get("CONSOLE_TRUSTED_PROXIES")
+            or os.environ.get("TRUSTED_PROXIES") or default.console_trusted_proxies,
             console_read_hours=_int("CONSOLE_READ_HOURS", default.console_read_hours),
             audit_key=os.environ.get("AUDIT_KEY") or None,
             audit_retention_days=_int("AUDIT_RETENTION_DAYS", default.audit_retention_days),

@@ -178,7 +178,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     # The client's real address (the login limits count it): behind nginx every connection
     # comes from the proxy, which names the client in X-Forwarded-For (it overwrites, never
-    # appends). Believed only from CONSOLE_TRUSTED_PROXIES; from anywhere else it is ignored.
+    # appends). Believed only from CONSOLE_TRUSTED_PROXIES (default: this machine's loopback
+    # addresses); from anywhere else it is ignored.
     # In the app rather than in uvicorn's Config, so that it holds however the app is served.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies(settings))
     return app

@@ -90,12 +90,16 @@ _dummy_hash: str | None = None
 _dummy_lock = threading.Lock()
 
 
-def burn_time(password: str) -> None:
+def dummy_hash() -> str:
     global _dummy_hash
     with _dummy_lock:
         if _dummy_hash is None:
             _dummy_hash = hash_password(secrets.token_urlsafe(16))
-    verify_password(password, _dummy_hash)
+        return _dummy_hash
+
+
+def burn_time(password: str) -> None:
+    verify_password(password, dummy_hash())
 
 
 def password_problem(password: str) -> str | None:

@@ -56,7 +56,8 @@ def console(settings: Settings, fake_rasa: FakeRasa, tmp_path: Path) -> Iterator
         "CONTENT_DIR": str(settings.content_dir), "VAR_DIR": str(tmp_path),
         "PYTHONUNBUFFERED": "1", "AUDIT_KEY": audit_key().decode(),
     }  # fmt: skip
-    env.pop("CONSOLE_TRUSTED_PROXIES", None)  # the default: 127.0.0.1, nginx on this host
+    for name in ("CONSOLE_TRUSTED_PROXIES", "TRUSTED_PROXIES"):  # the default: this host
+        env.pop(name, None)
     url = f"http://127.0.0.1:{port}"
     handle = Console(url, env, tmp_path / "console.log")
     for name, role in (("anna", "counsellor"), ("bert", "counsellor"), ("chef", "admin")):

@@ -25,7 +25,7 @@ from bot.channels.common import clean_text
 from bot.conversation_ids import rest_id as stored_rest_id
 from bot.store import retention
 from bot.store.db import get_engine, session
-from tests.helpers import widget_conversation
+from tests.helpers import widget_conversation as conversation_of_token
 from tests.privacy.conftest import ORIGIN, Console, Running, say
 from tests.widget.sockets import Client
 
@@ -78,7 +78,7 @@ async def widget_conversation(running: Running) -> tuple[str, list[dict]]:
     replies: list[dict] = []
     try:
         confirm = await client.session()
-        conversation_id = widget_conversation(running.settings.database_url, confirm["token"])
+        conversation_id = conversation_of_token(running.settings.database_url, confirm["token"])
         for i, message in enumerate(SOCKET_MESSAGES):
             ack = await client.say({"message": message, "metadata": {"language": "en"},
                                     "id": f"m{i}"})  # fmt: skip

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.channels.socketio import MAX_PACKET_BYTES
+from bot.conversation_ids import rest_id
 from bot.store.db import session
 from bot.store.models import Handoff
-from bot.conversation_ids import rest_id
 from tests.helpers import widget_conversation
 from tests.privacy.conftest import ORIGIN, Console, Running, post_raw, say
 from tests.widget.sockets import Client

@@ -124,13 +124,21 @@ class Watch:
         self.errors: list[str] = []
         self.foreign: list[str] = []
         self.requests = 0
-        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.accept_dialogs = False  # a test that answers the widget's own question (Clear)
+        page.on("dialog", self._dialog)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         # (a 4xx/5xx response is also logged by Chromium as "Failed to load resource")
         page.on("request", self._request)
         page.on("response", lambda r: self.errors.append(f"{r.status} {r.url}")
                 if r.status >= 400 else None)  # fmt: skip
+
+    def _dialog(self, dialog) -> None:  # type: ignore[no-untyped-def]
+        if self.accept_dialogs:
+            dialog.accept()
+            return
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
 
     def _request(self, request) -> None:  # type: ignore[no-untyped-def]
         self.requests += 1
@@ -402,6 +410,187 @@ def test_messages_written_offline_are_sent_on_reconnect_in_order_once(
     # going offline makes Chromium log the failed long-poll; nothing else may go wrong
     watch.errors = [e for e in watch.errors if "ERR_INTERNET_DISCONNECTED" not in e]
     watch.assert_clean()
+
+
+# -- what the browser keeps, and when it forgets (issue 20, review M1, M6) -----------------------
+
+TYPED = "mitt telefonnummer är 070-123 45 67, hur lång tid har jag på mig att överklaga?"
+STORED = """() => Object.fromEntries(Object.keys(localStorage).filter(k => k.startsWith('rw:'))
+                                   .map(k => [k.split(':').pop(), localStorage.getItem(k)]))"""
+SESSION_STORED = STORED.replace("localStorage", "sessionStorage")
+
+
+def session_row(stack: Stack, token: str):  # type: ignore[no-untyped-def]
+    """The server's row of a widget token (None once it is deleted)."""
+    from bot.store import widget_sessions
+    from bot.store.db import session
+    from bot.store.models import WidgetSession
+
+    with session(stack.settings.database_url) as db:
+        return db.get(WidgetSession, widget_sessions.handle_hash(token[3:]))
+
+
+def stored_token(page) -> str:  # type: ignore[no-untyped-def]
+    return json.loads(page.evaluate(STORED)["token"])
+
+
+def test_the_browser_keeps_the_servers_redacted_echo_never_the_typed_text(
+    stack: Stack, browser
+) -> None:  # type: ignore[no-untyped-def]
+    context, page, watch, _ = open_page(browser, "sv-SE", PHONE)
+    page.locator(".rw-privacy .rw-primary").click()
+    ask(page, TYPED, expect="tre veckor")
+    settle(page)
+    kept = page.evaluate(STORED)
+    assert set(kept) >= {"token", "messages", "until"} and "queue" not in kept
+    assert kept["token"].startswith('"v2.')  # an opaque handle, no conversation id
+    assert "123 45 67" not in json.dumps(kept, ensure_ascii=False)
+    users = [m["text"] for m in json.loads(kept["messages"]) if m["sender"] == "user"]
+    assert users and "[telefon" in users[0] and "överklaga" in users[0]
+    # the bubble shows what was stored, too
+    assert "123 45 67" not in page.locator(".rw-user").first.inner_text()
+    page.locator(".rw-user").first.scroll_into_view_if_needed()
+    shoot(page, "widget-sv-390-redacted-echo")
+    context.close()
+    watch.assert_clean()
+
+
+def test_clear_wipes_the_browser_and_ends_the_session(stack: Stack, browser) -> None:  # type: ignore[no-untyped-def]
+    context, page, watch, _ = open_page(browser, "sv-SE", PHONE)
+    page.locator(".rw-privacy .rw-primary").click()
+    ask(page, SWEDISH_QUESTION, expect="tre veckor")
+    settle(page)
+    old = stored_token(page)
+    assert session_row(stack, old).revoked_at is None
+    watch.accept_dialogs = True  # "Remove this conversation from this device …?": yes
+    page.locator(".rw-clear").click()
+    page.locator(".rw-notice", has_text="borttaget från den här enheten").wait_for()
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    assert page.locator(".rw-msg").count() == 0
+    wait_for = time.monotonic() + 10
+    while stored_token(page) == old and time.monotonic() < wait_for:
+        time.sleep(0.1)
+    kept = page.evaluate(STORED)
+    assert json.loads(kept["token"]) != old and "tre veckor" not in json.dumps(kept)
+    assert session_row(stack, old).revoked_at is not None  # ended on the server too
+    shoot(page, "widget-sv-390-cleared")
+    # a reload shows nothing of the old conversation
+    page.reload()
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert page.locator(".rw-msg").count() == 0
+    context.close()
+    watch.assert_clean()
+
+
+def test_delete_my_data_wipes_the_browser_after_the_server_deleted(stack: Stack, browser) -> None:  # type: ignore[no-untyped-def]
+    from bot.content import for_display, load_content
+
+    done = for_display(load_content(stack.settings.content_dir).text("delete_done", "sv"), "sv")
+    context, page, watch, _ = open_page(browser, "sv-SE", PHONE)
+    page.locator(".rw-privacy .rw-primary").click()
+    ask(page, SWEDISH_QUESTION, expect="tre veckor")
+    settle(page)
+    old = stored_token(page)
+    ask(page, "radera mina uppgifter", expect="Är du säker")
+    settle(page)
+    page.locator(".rw-buttons .rw-reply", has_text="Ja").click()
+    page.locator(".rw-notice", has_text=done).wait_for(timeout=ANSWER_WAIT_MS)
+    assert session_row(stack, old) is None  # deleted with the conversation
+    assert page.locator(".rw-msg").count() == 0
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    kept = page.evaluate(STORED)
+    assert json.loads(kept.get("token", "null")) != old
+    assert "tre veckor" not in json.dumps(kept) and "radera" not in json.dumps(kept)
+    shoot(page, "widget-sv-390-deleted")
+    context.close()
+    watch.assert_clean()
+
+
+def script_data(context, **data: str) -> None:  # type: ignore[no-untyped-def]
+    """Set data-* attributes on the widget's script tag of every page of ``context`` before the
+    widget runs, as an organisation's own page would write them (the demo page is served as
+    it is: a page answered by the test would count as a public site for Chromium's
+    private-network rules)."""
+    sets = " ".join(f"s.dataset.{key} = {json.dumps(value)};" for key, value in data.items())
+    context.add_init_script(
+        "new MutationObserver((_, observer) => {"
+        " const s = document.querySelector('script[src$=\"widget.js\"]');"
+        f" if (s) {{ {sets} observer.disconnect(); }}"
+        "}).observe(document, {childList: true, subtree: true});"
+    )
+
+
+def test_leave_quickly_ends_the_session_as_the_page_is_left(stack: Stack, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(locale="sv-SE", viewport=PHONE)
+    neutral = f"{demo_url()}console"  # stands in for the neutral site it opens (no widget)
+    script_data(context, leaveUrl=neutral)
+    page = context.new_page()
+    watch = Watch(page)
+    page.goto(demo_url())
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    page.locator(".rw-privacy .rw-primary").click()
+    ask(page, SWEDISH_QUESTION, expect="tre veckor")
+    settle(page)
+    old = stored_token(page)
+    beacons = []
+    page.on("request", lambda r: beacons.append(r) if r.url.endswith("/socket.io/end") else None)
+    page.locator(".rw-leave").click()
+    page.wait_for_url(neutral, timeout=10_000)
+    deadline = time.monotonic() + 10
+    while session_row(stack, old).revoked_at is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session_row(stack, old).revoked_at is not None
+    assert beacons and beacons[0].post_data == old
+    assert page.evaluate(STORED) == {}
+    page.wait_for_timeout(500)
+    # the stand-in neutral page (the console's login) asks who is logged in: its 401 is its own
+    watch.errors = [e for e in watch.errors if "401" not in e]
+    page.goto(demo_url())
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert page.locator(".rw-msg").count() == 0
+    context.close()
+    watch.assert_clean()
+
+
+def test_session_storage_mode_keeps_nothing_in_local_storage(stack: Stack, browser) -> None:  # type: ignore[no-untyped-def]
+    """data-storage="session" (a shelter's or a library's shared computer): everything in
+    sessionStorage, gone with the tab; what an earlier page kept in localStorage is wiped."""
+    context = browser.new_context(locale="sv-SE", viewport=PHONE)
+    page = context.new_page()
+    watch = Watch(page)
+    # the computer was used before the site switched to session storage
+    page.goto(demo_url())
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    page.locator(".rw-privacy .rw-primary").click()
+    ask(page, "Kan jag få en advokat gratis?")
+    settle(page)
+    assert {"token", "messages"} <= set(page.evaluate(STORED))
+    script_data(context, storage="session")
+    page.reload()
+    page.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    page.locator(".rw-privacy .rw-primary").click()
+    ask(page, SWEDISH_QUESTION, expect="tre veckor")
+    settle(page)
+    assert page.evaluate(STORED) == {}  # nothing in localStorage, the old leftovers gone
+    assert page.locator(".rw-user", has_text="advokat").count() == 0
+    kept = page.evaluate(SESSION_STORED)
+    assert {"token", "messages"} <= set(kept) and "tre veckor" in kept["messages"]
+    # a reload in the same tab goes on
+    page.reload()
+    page.locator(".rw-msg.rw-bot", has_text="tre veckor").first.wait_for(timeout=30_000)
+    shoot(page, "widget-sv-390-session-storage")
+    # another tab (a new browsing session: the next person at the computer) has nothing
+    other = context.new_page()
+    other_watch = Watch(other)
+    other.goto(demo_url())
+    other.locator(".rw-status.rw-status_online").wait_for(timeout=30_000)
+    other.wait_for_timeout(1000)
+    assert other.locator(".rw-msg").count() == 0
+    context.close()
+    watch.assert_clean()
+    other_watch.assert_clean()
 
 
 def test_the_built_widget_is_up_to_date() -> None:
