@@ -211,7 +211,8 @@ def old_database(request: pytest.FixtureRequest,
 
 def test_migration_moves_telegram_conversations_to_their_pseudonym(old_database: str) -> None:
     url = old_database
-    upgrade(url, "0003")  # the audit log's hash chain (sec-console) comes first
+    # the audit log's hash chain (0003) and REST's namespace (0004) come first
+    upgrade(url, "0004")
     before = snapshot(url)
     upgrade(url, "0005")
     after = snapshot(url)
@@ -221,7 +222,7 @@ def test_migration_moves_telegram_conversations_to_their_pseudonym(old_database:
         assert len(after[table]) == len(before[table]), table
     assert [r for r in after["events"] if r[0] == new] and not [
         r for r in after["events"] if r[0] in (OLD_TG, OLD_TG_2)]
-    assert {r[1] for r in after["handoffs"]} == {new, new_2, REST_DIGITS}
+    assert {r[1] for r in after["handoffs"]} == {new, new_2, f"rest:{REST_DIGITS}"}
     assert after["audit_log"] == before["audit_log"]  # the chain is not touched
     # the reminder's name (a hash of the old id, so of the Telegram id) renamed everywhere
     assert after["reminders"] == [(reminder_name(new), new)]
@@ -238,7 +239,7 @@ def test_migration_moves_telegram_conversations_to_their_pseudonym(old_database:
         assert pseudonyms.chat_id_for(db, new) == int(OLD_TG)
         assert pseudonyms.chat_id_for(db, new_2) == int(OLD_TG_2)
     # and back: downgrade restores every row as it was
-    downgrade(url, "0003")
+    downgrade(url, "0004")
     assert snapshot(url) == before
     assert "telegram_chats" not in inspect(get_engine(url)).get_table_names()
     upgrade(url, "0005")
