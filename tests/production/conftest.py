@@ -216,7 +216,9 @@ class BrokerTap:
         self._thread.join(10)
 
     def of(self, sender: str) -> list[dict]:
-        return [e for e in list(self.events) if e.get("sender_id") == sender]
+        """The events of a conversation: a REST sender's are stored as rest:<sender>."""
+        ids = {sender, rest_id(sender)} if ":" not in sender else {sender}
+        return [e for e in list(self.events) if e.get("sender_id") in ids]
 
     def wait_for(self, sender: str, predicate, timeout: float = 30) -> list[dict]:  # type: ignore[no-untyped-def]
         wait_until(lambda: predicate(self.of(sender)), timeout, every=0.2)

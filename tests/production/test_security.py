@@ -236,6 +236,7 @@ def bound_queues(exchange: str) -> set[str]:
 
 
 def test_events_reach_only_the_live_views_own_queue(production: Production) -> None:
+    from bot.conversation_ids import rest_id
     from bot.store.db import session_factory
     from bot.store.retention import delete_conversation
     from tests.production.conftest import BrokerTap
@@ -257,7 +258,7 @@ def test_events_reach_only_the_live_views_own_queue(production: Production) -> N
     assert bound_queues(production.exchange) == set()
     # deleting the conversation leaves nothing of it in RabbitMQ
     with session_factory(production.database_url)() as db:
-        delete_conversation(db, conversation_id=sender)
+        delete_conversation(db, conversation_id=rest_id(sender))
     assert production.user_texts(sender) == []
     for queue in rabbitmq("list_queues", "name", "messages"):
         assert queue["messages"] == 0 or queue["name"].startswith("amq.gen"), queue
