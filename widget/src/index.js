@@ -300,8 +300,7 @@ function start() {
       "messages",
       state.messages.filter((m) => m.sender !== "user" || m.stored).map((m) => {
         const kept = { ...m };
-        delete kept.stored;
-        delete kept.id;
+        ["stored", "id", "display", "pending", "failed"].forEach((key) => delete kept[key]);
         return kept;
       }),
     );
@@ -413,12 +412,18 @@ function start() {
     if (on) scrollDown();
   }
 
-  // ---- sending: a queue kept in storage, one message in flight, each acknowledged ----
+  // ---- sending: a queue in memory, one message in flight, each acknowledged ----
+  function waitingMessage(item) {
+    const msg = { sender: "user", text: item.display || item.text, id: item.id, pending: true };
+    if (item.display) msg.display = true;
+    return msg;
+  }
+
   function send(text, display) {
     const item = { id: newId(), text: text.slice(0, MAX_CHARS), lang: state.lang, tries: 0 };
+    if (display) item.display = display; // a button's title: not what the person typed
     state.queue.push(item);
-    const msg = { sender: "user", text: display || item.text, id: item.id, pending: true };
-    if (display) msg.display = true; // a button's title: not what the person typed
+    const msg = waitingMessage(item);
     state.messages.push(msg);
     dropButtons();
     append(msg);
@@ -477,7 +482,8 @@ function start() {
       if (ack.ok) {
         markSent(item.id, false, ack.text);
       } else if (ack.error === "session_ended") {
-        sessionEnded({ reason: "ended" });
+        // the server also sent session_ended: the message goes to the new conversation
+        state.confirmed = false;
         return;
       } else if (ack.error === "rate_limited") {
         retryLater(Math.max(1, Number(ack.retry_after) || 2) * 1000);
@@ -531,6 +537,12 @@ function start() {
     socket.emit("session_request", state.token ? { token: state.token } : {});
   }
 
+  // messages written but not yet taken go to the new conversation (shown as waiting)
+  function keepWaiting(waiting) {
+    state.queue = waiting;
+    state.messages = state.messages.concat(waiting.map(waitingMessage));
+  }
+
   // forget what this browser kept of the conversation; the language and the note stay
   function forget(keepSettings) {
     const { privacySeen, lang } = state;
@@ -552,11 +564,15 @@ function start() {
     const mine = state.token;
     const stored = store.get("token", null);
     const others = stored && stored !== mine ? stored : null; // another tab's new session
+    // deleted: what was in flight is what asked for it, and nothing goes on; else the server
+    // refused what was waiting, which goes to the new conversation
+    const waitingBefore = data && data.reason === "deleted" ? [] : state.queue.slice();
     forget(true);
     if (others) {
       state.token = others;
       store.set("token", others);
     }
+    keepWaiting(waitingBefore);
     renderAll();
     const text = data && typeof data.text === "string" && data.text ? data.text : t("session_over");
     log.append(notice(text));
@@ -599,10 +615,7 @@ function start() {
       // the kept conversation is not resumed (expired, ended, deleted): its copy goes
       const waiting = state.queue.slice();
       forget(true);
-      state.queue = waiting; // what the person just wrote goes to the new conversation
-      state.messages = state.messages.concat(
-        waiting.map((item) => ({ sender: "user", text: item.text, id: item.id, pending: true })),
-      );
+      keepWaiting(waiting); // what the person just wrote goes to the new conversation
       renderAll();
       log.append(notice(t("session_over")));
     }
