@@ -134,7 +134,10 @@ class ValidateDeadlineForm(FormValidationAction):
         message = tracker.latest_message or {}
         text = str(message.get("text") or "").strip()
         intent = intent_of(tracker)
-        if not text or text.startswith("/") or intent in NEVER_A_DATE:
+        # A "no" that holds a number is a date the classifier misread ("32 november" came out
+        # as deny, 0.31): it is read as a date, and an unreadable one is asked again.
+        misread_no = intent == "deny" and any(ch.isdigit() for ch in text)
+        if not text or text.startswith("/") or (intent in NEVER_A_DATE and not misread_no):
             return {}
         parsed = parse_told_date(text, _lang(tracker), clock.today())
         if parsed.value is None:
