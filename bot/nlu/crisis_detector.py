@@ -44,6 +44,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.crisis_lexicon import normalise
+from bot.nlu.language import tfidf_row
 
 logger = logging.getLogger(__name__)
 
@@ -91,19 +92,10 @@ class FastBinary:
         self.positive_is_one = list(model.classes_) == [0, 1]
 
     def score(self, prepared: str) -> float:
-        counts: dict[int, int] = {}
-        vocabulary = self._vocabulary
-        for gram in self._analyze(prepared):
-            index = vocabulary.get(gram)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
         z = self._intercept
-        if counts:
-            indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            values = np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-            values += 1.0
-            values *= self._idf[indices]
-            values /= np.sqrt(np.dot(values, values))
+        row = tfidf_row(self._analyze, self._vocabulary, self._idf, prepared)
+        if row is not None:
+            indices, values = row
             z += float(values @ self._coef[indices])
         return float(1.0 / (1.0 + np.exp(-z)))
 

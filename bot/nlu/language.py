@@ -151,6 +151,28 @@ def _build_classifier() -> Any:
     )
 
 
+def tfidf_row(
+    analyze: Any, vocabulary: dict[str, int], idf: np.ndarray, text: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fitted TfidfVectorizer's row for ``text`` (sublinear tf, idf, l2 norm) as the indices
+    and values of its non-zero entries, without scikit-learn's per-call overhead; None when no
+    n-gram of the text is in the vocabulary. Shared by the fast scorers of the language
+    classifier, the crisis detector and the linear intent classifier."""
+    counts: dict[int, int] = {}
+    for gram in analyze(text):
+        index = vocabulary.get(gram)
+        if index is not None:
+            counts[index] = counts.get(index, 0) + 1
+    if not counts:
+        return None
+    indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+    values = np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+    values += 1.0
+    values *= idf[indices]
+    values /= np.sqrt(np.dot(values, values))
+    return indices, values
+
+
 class FastClassifier:
     """The trained TF-IDF + logistic regression pipeline's ``predict_proba`` for one text, without
     scikit-learn's per-call overhead (input checks, a sparse matrix for one row, the idf diagonal
@@ -200,19 +222,10 @@ class FastClassifier:
         return fast
 
     def predict_proba(self, text: str) -> np.ndarray:
-        counts: dict[int, int] = {}
-        vocabulary = self._vocabulary
-        for gram in self._analyze(text):
-            index = vocabulary.get(gram)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
         scores = self._intercept.copy()
-        if counts:
-            indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            values = np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-            values += 1.0
-            values *= self._idf[indices]
-            values /= np.sqrt(np.dot(values, values))
+        row = tfidf_row(self._analyze, self._vocabulary, self._idf, text)
+        if row is not None:
+            indices, values = row
             scores += values @ self._coef_t[indices]
         scores -= scores.max()
         np.exp(scores, out=scores)

@@ -38,6 +38,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.crisis_detector import prepare
+from bot.nlu.language import tfidf_row
 
 logger = logging.getLogger(__name__)
 
@@ -95,19 +96,10 @@ class FastMultinomial:
         self._intercept = np.asarray(model.intercept_, dtype=np.float64)
 
     def predict_proba(self, prepared: str) -> np.ndarray:
-        counts: dict[int, int] = {}
-        vocabulary = self._vocabulary
-        for gram in self._analyze(prepared):
-            index = vocabulary.get(gram)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
         scores = self._intercept.copy()
-        if counts:
-            indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            values = np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-            values += 1.0
-            values *= self._idf[indices]
-            values /= np.sqrt(np.dot(values, values))
+        row = tfidf_row(self._analyze, self._vocabulary, self._idf, prepared)
+        if row is not None:
+            indices, values = row
             scores += values @ self._coef_t[indices]
         return softmax(scores, self.temperature)
 
