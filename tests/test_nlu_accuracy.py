@@ -72,12 +72,14 @@ def test_ordinary_messages_are_rarely_flagged_or_asked(reports) -> None:  # type
     assert rate <= FALSE_ALARM_THRESHOLD, flagged
 
 
+# The long split mixes scripts on purpose (Tigrinya and Persian in Latin letters, Swedish
+# authority words inside every language): its own, lower bar (measured 0.85 for Tigrinya,
+# 1.0 for the others); the release threshold holds for the short split.
+LONG_SPLIT_LANGUAGE_ID = 0.80
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_language_identified_on_real_sentences(reports, lang: str) -> None:  # type: ignore[no-untyped-def]
     split, by_language = reports
-    if split != "short":
-        # The long split mixes scripts on purpose (Tigrinya and Persian in Latin letters,
-        # Swedish authority words inside every language): identification is reported by
-        # `make eval`, the threshold holds for the short split.
-        pytest.skip("language identification is gated on the short split")
-    assert by_language[lang].language_id_accuracy >= LANGUAGE_ID_THRESHOLD
+    minimum = LANGUAGE_ID_THRESHOLD if split == "short" else LONG_SPLIT_LANGUAGE_ID
+    assert by_language[lang].language_id_accuracy >= minimum
